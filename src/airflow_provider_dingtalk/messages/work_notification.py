@@ -67,12 +67,12 @@ def to_work_notification(message: Message) -> dict[str, Any]:
         case OA():
             msg = {"msgtype": "oa", "oa": _oa(message)}
         case _:
-            raise check.unsupported(
-                message,
-                "msg.msgtype",
-                "A work notification",
-                "use Text, Markdown, Link or ActionCard instead",
+            hint = (
+                "check a raw dict with parse_work_notification instead"
+                if isinstance(message, Mapping)
+                else "use Text, Markdown, Link or ActionCard instead"
             )
+            raise check.unsupported(message, "msg.msgtype", "A work notification", hint)
     check.within_bytes(dumps(msg), "msg", WORK_NOTIFICATION_MSG_MAX_BYTES)
     return msg
 
@@ -97,12 +97,21 @@ def parse_work_notification(raw: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(raw.get(msgtype), Mapping):
         raise DingTalkValidationError(f"msg.{msgtype}", f"a {msgtype!r} message needs its {msgtype!r} object")
     try:
-        encoded = dumps(raw)
+        encoded = dumps(_plain(raw))
     except (TypeError, ValueError) as err:
         raise DingTalkValidationError("msg", f"is not JSON-serialisable: {err}") from None
     check.within_bytes(encoded, "msg", WORK_NOTIFICATION_MSG_MAX_BYTES)
     parsed: dict[str, Any] = json.loads(encoded)
     return parsed
+
+
+def _plain(value: Any) -> Any:
+    """Mappings and sequences of any kind as dicts and lists, which is all json.dumps accepts."""
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
 
 
 def _link(link: Link) -> dict[str, str]:
