@@ -12,6 +12,18 @@ from typing import Any
 class DingTalkError(Exception):
     """Base class of every error this provider raises."""
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Our constructors take keyword arguments; Airflow pickles exceptions (task results, triggers),
+        # so rebuild from the instance state rather than by calling __init__ again.
+        return (_rebuild, (type(self), self.args, self.__dict__.copy()))
+
+
+def _rebuild(cls: type[DingTalkError], args: tuple[Any, ...], state: dict[str, Any]) -> DingTalkError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, *args)
+    err.__dict__.update(state)
+    return err
+
 
 class DingTalkValidationError(DingTalkError, ValueError):
     """Bad input, found before anything was sent to DingTalk.
@@ -72,17 +84,6 @@ class DingTalkAPIError(DingTalkError):
             parts.append(f"(request id {self.request_id})")
         return " ".join(parts)
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Keyword-only constructor: teach pickle (used by Airflow for XCom/exceptions) how to rebuild us.
-        return (_rebuild_api_error, (self.__dict__.copy(),))
-
-
-def _rebuild_api_error(state: dict[str, Any]) -> DingTalkAPIError:
-    err = DingTalkAPIError.__new__(DingTalkAPIError)
-    err.__dict__.update(state)
-    Exception.__init__(err, err._text())
-    return err
-
 
 class DingTalkPartialSendError(DingTalkError):
     """A send split into several calls failed part-way: some recipients got it, some did not.
@@ -109,3 +110,26 @@ class DingTalkCryptoError(DingTalkError):
     def __init__(self, code: int, message: str):
         self.code = code
         super().__init__(f"DingTalk callback crypto error {code}: {message}")
+
+
+# What a user should do about an error they can fix. One table for every API the provider calls.
+_HINTS: dict[int | str, str] = {
+    40089: "The AppKey (login) or AppSecret (password) of the connection is wrong: copy both from the "
+    "developer console (app → Credentials & basic info).",
+    "invalidClientIdOrSecret": "The AppKey (login) or AppSecret (password) of the connection is wrong: copy "
+    "both from the developer console (app → Credentials & basic info).",
+    60011: "The app lacks the permission for this API: grant it in the developer console (app → Permissions) "
+    "and publish a new version of the app.",
+    60020: "The calling machine's IP is not in the app's server IP whitelist (developer console → app → "
+    "Security settings).",
+    43003: "DingTalk requires HTTPS: use https:// in the connection host.",
+    41001: "The access token is missing from the request.",
+    90020: "Your organisation's monthly API quota is used up; calls fail until next month or a plan upgrade.",
+    40014: "DingTalk rejected a freshly fetched access token as well; check that the AppKey belongs to this "
+    "organisation and app.",
+}
+
+
+def hint_for(code: int | str | None) -> str | None:
+    """The fix for a DingTalk error code, if there is one a user can apply."""
+    return _HINTS.get(code) if code is not None else None

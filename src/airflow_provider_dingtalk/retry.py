@@ -1,0 +1,98 @@
+"""The provider's retry policy, in one place (the docs' retry table describes this module).
+
+============================  =========================================  ==========================
+failure                        what happens                               bound
+============================  =========================================  ==========================
+connection error, reset,       retried with exponential backoff + jitter  ``attempts`` tries and
+read timeout, HTTP 502/503/    (0.5 s doubling, at most 8 s a wait)       ``max_elapsed`` seconds
+504, errcode -1 (busy),                                                   in all, whichever first
+rate limits 45009, 90002,
+90018, 90019 (incl. as 88
+sub_code)
+token rejected (33001, 40001,  token dropped from every cache, call       once; a second rejection
+40014, 42001; v1.0 HTTP 401    repeated with a fresh token                raises
+or InvalidAuthentication)
+anything else (bad             raised at once with a hint saying what     no retry
+credentials, permissions,      to fix
+bad parameters)
+============================  =========================================  ==========================
+
+A write whose response was lost (read timeout or reset after the request was sent) is retried
+too: DingTalk itself drops the duplicate for work notifications (same content to the same user
+once a day) and for custom robots (``msgUuid``); for other writes a duplicate is possible and the
+docs say so.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
+
+from airflow_provider_dingtalk.exceptions import DingTalkAPIError, DingTalkError
+
+if TYPE_CHECKING:
+    import tenacity
+
+T = TypeVar("T")
+
+TRANSIENT_ERRCODES = frozenset({-1, 45009, 90002, 90018, 90019})
+TOKEN_ERRCODES = frozenset({33001, 40001, 40014, 42001})
+TRANSIENT_HTTP_STATUS = frozenset({502, 503, 504})
+TOKEN_V1_CODES = frozenset({"InvalidAuthentication"})
+
+
+class DingTalkTransportError(DingTalkError):
+    """The request did not get an answer (connection refused/reset, timeout, HTTP 5xx). Redacted text."""
+
+    def __init__(self, message: str, *, http_status: int | None = None):
+        self.http_status = http_status
+        super().__init__(message)
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, DingTalkTransportError):
+        return exc.http_status is None or exc.http_status in TRANSIENT_HTTP_STATUS
+    if isinstance(exc, DingTalkAPIError):
+        return exc.errcode in TRANSIENT_ERRCODES
+    return False
+
+
+def is_token_error(exc: BaseException) -> bool:
+    if not isinstance(exc, DingTalkAPIError):
+        return False
+    if exc.errcode is not None:
+        return exc.errcode in TOKEN_ERRCODES
+    return exc.http_status == 401 or exc.code in TOKEN_V1_CODES
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetryPolicy:
+    """Bounded exponential backoff with jitter for transient failures."""
+
+    attempts: int = 5
+    initial_wait: float = 0.5
+    max_wait: float = 8.0
+    max_elapsed: float = 60.0
+    sleep: Callable[[float], None] = time.sleep
+
+    def retrying(self) -> tenacity.Retrying:
+        import tenacity
+
+        return tenacity.Retrying(
+            retry=tenacity.retry_if_exception(is_transient),
+            stop=tenacity.stop_after_attempt(self.attempts) | tenacity.stop_after_delay(self.max_elapsed),
+            wait=tenacity.wait_random_exponential(multiplier=self.initial_wait, max=self.max_wait),
+            sleep=self.sleep,
+            reraise=True,
+        )
+
+    def call(self, fn: Callable[[], T]) -> T:
+        return self.retrying()(fn)
+
+
+def jitter(seconds: float) -> float:
+    """A little randomness so processes that wait together don't wake together."""
+    return seconds + random.uniform(0, min(1.0, seconds / 10))

@@ -1,0 +1,57 @@
+"""``/_emulator/*``: the test-control API, for tests and DAGs that run the emulator in another process."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, fields
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+
+from airflow_provider_dingtalk.testing.emulator.http import state_of
+from airflow_provider_dingtalk.testing.emulator.state import Fault
+
+router = APIRouter(prefix="/_emulator")
+
+
+@router.get("/requests")
+async def requests_log(request: Request, path: str | None = None) -> list[dict[str, Any]]:
+    state = state_of(request)
+    with state.lock:
+        return [asdict(r) for r in state.requests if path is None or r.path == path]
+
+
+@router.get("/inbox")
+async def inbox(request: Request, channel: str | None = None) -> list[dict[str, Any]]:
+    state = state_of(request)
+    with state.lock:
+        return [asdict(d) for d in state.inbox if channel is None or d.channel == channel]
+
+
+@router.get("/clock")
+async def clock(request: Request) -> dict[str, float]:
+    return {"now": state_of(request).clock.now()}
+
+
+@router.post("/clock/advance")
+async def advance(request: Request) -> dict[str, float]:
+    state = state_of(request)
+    body = await request.json()
+    state.clock.advance(float(body["seconds"]))
+    return {"now": state.clock.now()}
+
+
+@router.post("/faults")
+async def inject(request: Request) -> dict[str, str]:
+    body = await request.json()
+    known = {f.name for f in fields(Fault)}
+    if not isinstance(body, dict) or "path" not in body or set(body) - known:
+        raise HTTPException(422, f"a fault takes: {sorted(known)}")
+    with state_of(request).lock:
+        state_of(request).faults.append(Fault(**body))
+    return {"status": "ok"}
+
+
+@router.get("/apps")
+async def apps(request: Request) -> list[dict[str, Any]]:
+    """The configured apps, secrets included: this is the emulator, and its apps are test fixtures."""
+    return [asdict(a) for a in state_of(request).apps.values()]

@@ -1,0 +1,1 @@
+"""One module per DingTalk API area; each defines ``router``. The app includes every module here."""

@@ -1,0 +1,150 @@
+"""Run the emulator on loopback, in a background thread, for tests and demos."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from typing import Any
+
+from airflow_provider_dingtalk.testing.emulator.state import (
+    DEMO_APP,
+    Delivery,
+    EmulatedApp,
+    EmulatorState,
+    Fault,
+    RequestRecord,
+)
+
+
+class DingTalkEmulator:
+    """A local DingTalk that speaks real HTTP, for tests and for trying DAGs without DingTalk.
+
+    Use it as a context manager (or ``start()``/``stop()``)::
+
+        with DingTalkEmulator() as emulator:
+            os.environ["AIRFLOW_CONN_DINGTALK_DEFAULT"] = emulator.connection_json()
+            ...
+            assert emulator.inbox("work_notification")[0].target == "user1"
+
+    :param host: address to listen on; loopback by default.
+    :param port: 0 picks a free port (see :attr:`url`).
+    :param apps: the apps it knows; by default one demo app (:data:`DEMO_APP`).
+    :param seed: makes token and request ids repeatable.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        apps: list[EmulatedApp] | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.state = EmulatorState(apps or [DEMO_APP], seed=seed)
+        self._host, self._port = host, port
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self.url = ""
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> DingTalkEmulator:
+        import uvicorn
+
+        from airflow_provider_dingtalk.testing.emulator.app import create_app
+
+        sock = socket.socket(socket.AF_INET6 if ":" in self._host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self._host, self._port))
+        port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            create_app(self.state),
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            timeout_keep_alive=30,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="dingtalk-emulator", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the DingTalk emulator did not start")
+            time.sleep(0.01)
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        self.url = f"http://{host}:{port}"
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._server = self._thread = None
+
+    def __enter__(self) -> DingTalkEmulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- what happened -------------------------------------------------------------------------
+
+    @property
+    def app(self) -> EmulatedApp:
+        """The first (by default the demo) app."""
+        return next(iter(self.state.apps.values()))
+
+    def requests(self, path: str | None = None) -> list[RequestRecord]:
+        """Every request received (secrets masked), optionally only those to ``path``."""
+        with self.state.lock:
+            return [r for r in self.state.requests if path is None or r.path == path]
+
+    def inbox(self, channel: str | None = None) -> list[Delivery]:
+        """Messages delivered, optionally of one channel (``work_notification``, ``robot_webhook`` …)."""
+        with self.state.lock:
+            return [d for d in self.state.inbox if channel is None or d.channel == channel]
+
+    def calls(self, path: str) -> int:
+        """How many requests reached ``path``."""
+        return self.state.calls[path]
+
+    # -- steering ------------------------------------------------------------------------------
+
+    def advance(self, seconds: float) -> None:
+        """Move the emulator's clock forward (token expiry, rate-limit windows)."""
+        self.state.clock.advance(seconds)
+
+    def inject(self, path: str, **fault: Any) -> None:
+        """Make the next call(s) to ``path`` fail; see :class:`Fault` for the options."""
+        with self.state.lock:
+            self.state.faults.append(Fault(path=path, **fault))
+
+    def expire_tokens(self) -> None:
+        self.state.expire_tokens()
+
+    # -- connections for Airflow ----------------------------------------------------------------
+
+    def connection(self, app: EmulatedApp | None = None, **extra: Any) -> dict[str, Any]:
+        """An Airflow ``dingtalk`` connection (as a dict) pointing at this emulator."""
+        app = app or self.app
+        return {
+            "conn_type": "dingtalk",
+            "host": self.url,
+            "login": app.app_key,
+            "password": app.app_secret,
+            "extra": {"agent_id": str(app.agent_id), "api_host": self.url, **extra},
+        }
+
+    def connection_json(self, app: EmulatedApp | None = None, **extra: Any) -> str:
+        """The same, as the JSON that ``AIRFLOW_CONN_<ID>`` environment variables take."""
+        return json.dumps(self.connection(app, **extra))
+
+    def airflow_env(self) -> dict[str, str]:
+        """``AIRFLOW_CONN_*`` variables for the default connection ids of every hook, all pointing here."""
+        return {"AIRFLOW_CONN_DINGTALK_DEFAULT": self.connection_json()}

@@ -1,0 +1,73 @@
+"""The provider registers with Airflow, and its metadata passes Airflow's own schemas."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import airflow
+import jsonschema
+import pytest
+
+from airflow_provider_dingtalk.get_provider_info import get_provider_info
+
+AIRFLOW_DIR = Path(airflow.__file__).parent
+
+
+@pytest.mark.parametrize("schema_file", ["provider_info.schema.json", "provider.yaml.schema.json"])
+def test_provider_info_matches_airflow_schema(schema_file: str) -> None:
+    schema = json.loads((AIRFLOW_DIR / schema_file).read_text())
+    info = get_provider_info()
+    if schema_file == "provider.yaml.schema.json":
+        # The dev schema also describes release bookkeeping that only Airflow's own repo has.
+        info = {**info, "state": "ready", "source-date-epoch": 1, "versions": info["versions"]}
+        schema = {**schema, "required": [r for r in schema.get("required", []) if r in info]}
+    jsonschema.validate(info, schema)
+
+
+def test_entry_point_points_at_get_provider_info() -> None:
+    (ep,) = [
+        e
+        for e in entry_points(group="apache_airflow_provider")
+        if e.dist and e.dist.name == "airflow-provider-dingtalk"
+    ]
+    assert ep.load() is get_provider_info
+
+
+def test_get_provider_info_module_imports_nothing() -> None:
+    source = Path(
+        importlib.import_module("airflow_provider_dingtalk.get_provider_info").__file__ or ""
+    ).read_text()
+    imports = [line for line in source.splitlines() if line.startswith(("import ", "from "))]
+    assert imports == ["from __future__ import annotations", "from typing import Any"]
+
+
+def test_every_listed_module_and_class_imports() -> None:
+    info = get_provider_info()
+    modules = [
+        m
+        for key in ("hooks", "operators", "triggers")
+        for item in info.get(key, [])
+        for m in item["python-modules"]
+    ]
+    for module in modules:
+        importlib.import_module(module)
+    for path in [c["hook-class-name"] for c in info["connection-types"]] + info.get("notifications", []):
+        module, _, name = path.rpartition(".")
+        assert hasattr(importlib.import_module(module), name), path
+
+
+def test_providers_manager_sees_hook_and_connection_form() -> None:
+    from airflow.providers_manager import ProvidersManager
+
+    pm = ProvidersManager()
+    assert "airflow-provider-dingtalk" in pm.providers
+    hooks = pm.hooks
+    assert hooks["dingtalk"] is not None
+    assert hooks["dingtalk"].hook_class_name == "airflow_provider_dingtalk.hooks.dingtalk.DingTalkHook"
+    behaviour = pm.field_behaviours["dingtalk"]
+    assert behaviour["relabeling"]["password"].startswith("AppSecret")
+    widgets = pm.connection_form_widgets
+    assert "extra__dingtalk__agent_id" in widgets or any(k.endswith("agent_id") for k in widgets)
