@@ -13,6 +13,9 @@ from airflow.sdk import BaseHook
 from airflow_provider_dingtalk._json import dumps
 from airflow_provider_dingtalk._redact import Secret, install_urllib3_filter, redact
 from airflow_provider_dingtalk.exceptions import DingTalkAPIError, DingTalkValidationError, hint_for
+from airflow_provider_dingtalk.hooks.app_robot import AppRobotMixin
+from airflow_provider_dingtalk.hooks.callback import CallbackMixin
+from airflow_provider_dingtalk.hooks.work_notification import WorkNotificationMixin
 from airflow_provider_dingtalk.retry import DingTalkTransportError, RetryPolicy, is_token_error
 
 if TYPE_CHECKING:
@@ -54,7 +57,7 @@ def normalise_host(raw: str | None, default: str, port: int | None = None) -> st
     return host
 
 
-class DingTalkHook(BaseHook):
+class DingTalkHook(WorkNotificationMixin, AppRobotMixin, CallbackMixin, BaseHook):
     """Talk to DingTalk as an internal app (AppKey + AppSecret).
 
     Obtains the app access token, caches it for every task process on the machine, renews it when
