@@ -1,17 +1,12 @@
 """Event callback registration through the old call_back API.
 
-Mixed into :class:`~airflow_provider_dingtalk.hooks.dingtalk.DingTalkHook`; uses its ``call_oapi``/``call_api``.
+Part of :class:`~airflow_provider_dingtalk.hooks.dingtalk.DingTalkHook`; builds on ``call_oapi``/``call_api``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from airflow_provider_dingtalk.hooks.dingtalk import DingTalkHook as _Hook
-else:
-    _Hook = object
+from airflow_provider_dingtalk.hooks.base import DingTalkBaseHook
 
 
-class CallbackMixin(_Hook):
+class CallbackMixin(DingTalkBaseHook):
     """Event callback registration through the old call_back API."""
