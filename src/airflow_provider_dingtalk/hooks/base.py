@@ -115,12 +115,7 @@ class DingTalkBaseHook(BaseHook):
     @cached_property
     def session(self) -> requests.Session:
         """One keep-alive session per hook."""
-        import requests
-
-        install_urllib3_filter()
-        session = requests.Session()
-        session.headers["User-Agent"] = "airflow-provider-dingtalk"
-        return session
+        return new_session()
 
     # -- tokens --------------------------------------------------------------------------------
 
@@ -235,26 +230,7 @@ class DingTalkBaseHook(BaseHook):
         files: Mapping[str, tuple[str, bytes, str]] | None = None,
     ) -> dict[str, Any]:
         resp = self._send(method, self.app.host + path, params=params, json=json, files=files)
-        body = _json_body(resp)
-        if body is None:
-            raise DingTalkAPIError(
-                errmsg=f"HTTP {resp.status_code} without a JSON body", http_status=resp.status_code, api=path
-            )
-        errcode = _as_int(body.get("errcode", 0))
-        sub_code = body.get("sub_code")
-        if errcode == 88 and sub_code is not None and str(sub_code).lstrip("-").isdigit():
-            errcode = int(sub_code)  # topapi wraps the real error as 88 + sub_code
-        if errcode != 0:
-            raise DingTalkAPIError(
-                errcode=errcode,
-                errmsg=str(body.get("sub_msg") or body.get("errmsg") or ""),
-                sub_code=None if sub_code is None else str(sub_code),
-                request_id=body.get("request_id"),
-                http_status=resp.status_code,
-                api=path,
-                hint=hint_for(errcode),
-            )
-        return body
+        return oapi_result(resp, api=path)
 
     def _api_request(
         self,
@@ -291,33 +267,17 @@ class DingTalkBaseHook(BaseHook):
         files: Mapping[str, tuple[str, bytes, str]] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
-        import requests
-
-        send_headers = dict(headers or {})
-        data: bytes | None = None
-        if json is not None:
-            data = dumps(json).encode("utf-8")
-            send_headers["Content-Type"] = "application/json;charset=utf-8"
-        try:
-            resp = self.session.request(
-                method,
-                url,
-                params=params,
-                data=data,
-                files=files,
-                headers=send_headers,
-                timeout=(self.app.connect_timeout, self.app.read_timeout),
-            )
-        except requests.RequestException as exc:
-            # requests puts the full URL (with the token) in its messages: redact, and drop the chain.
-            raise DingTalkTransportError(
-                f"{method} {_path(url)} failed: {type(exc).__name__}: {redact(str(exc), self._secrets())}"
-            ) from None
-        if resp.status_code in (502, 503, 504) or (resp.status_code >= 500 and _json_body(resp) is None):
-            raise DingTalkTransportError(
-                f"{method} {_path(url)} answered HTTP {resp.status_code}", http_status=resp.status_code
-            )
-        return resp
+        return http_send(
+            self.session,
+            method,
+            url,
+            params=params,
+            json=json,
+            files=files,
+            headers=headers,
+            timeout=(self.app.connect_timeout, self.app.read_timeout),
+            secrets=self._secrets(),
+        )
 
     def _secrets(self) -> list[str]:
         return [self.app.app_secret.reveal()]
@@ -328,6 +288,86 @@ class DingTalkBaseHook(BaseHook):
         from airflow.sdk.log import mask_secret
 
         mask_secret(secret)
+
+
+def new_session() -> requests.Session:
+    """A keep-alive session whose urllib3 debug lines never show tokens."""
+    import requests
+
+    install_urllib3_filter()
+    session = requests.Session()
+    session.headers["User-Agent"] = "airflow-provider-dingtalk"
+    return session
+
+
+def http_send(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    timeout: tuple[float, float],
+    secrets: list[str],
+    params: Mapping[str, Any] | None = None,
+    json: Any = None,
+    files: Mapping[str, tuple[str, bytes, str]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> requests.Response:
+    """One HTTP request; failures to get an answer become a redacted :class:`DingTalkTransportError`.
+
+    :param secrets: values to mask in error messages (the URL may carry tokens).
+    """
+    import requests
+
+    send_headers = dict(headers or {})
+    data: bytes | None = None
+    if json is not None:
+        data = dumps(json).encode("utf-8")
+        send_headers["Content-Type"] = "application/json;charset=utf-8"
+    try:
+        resp = session.request(
+            method, url, params=params, data=data, files=files, headers=send_headers, timeout=timeout
+        )
+    except requests.RequestException as exc:
+        # requests puts the full URL (with the token) in its messages: redact, and drop the chain.
+        raise DingTalkTransportError(
+            f"{method} {_path(url)} failed: {type(exc).__name__}: {redact(str(exc), secrets)}"
+        ) from None
+    if resp.status_code in (502, 503, 504) or (resp.status_code >= 500 and _json_body(resp) is None):
+        raise DingTalkTransportError(
+            f"{method} {_path(url)} answered HTTP {resp.status_code}", http_status=resp.status_code
+        )
+    return resp
+
+
+def oapi_result(
+    resp: requests.Response, *, api: str, hint: Callable[[int, str], str | None] | None = None
+) -> dict[str, Any]:
+    """The JSON of an old-API answer; an errcode other than 0 raises :class:`DingTalkAPIError`.
+
+    :param api: the path, named in the error.
+    :param hint: ``(errcode, errmsg) -> fix`` where the fix depends on the errmsg; default :func:`hint_for`.
+    """
+    body = _json_body(resp)
+    if body is None:
+        raise DingTalkAPIError(
+            errmsg=f"HTTP {resp.status_code} without a JSON body", http_status=resp.status_code, api=api
+        )
+    errcode = _as_int(body.get("errcode", 0))
+    sub_code = body.get("sub_code")
+    if errcode == 88 and sub_code is not None and str(sub_code).lstrip("-").isdigit():
+        errcode = int(sub_code)  # topapi wraps the real error as 88 + sub_code
+    if errcode != 0:
+        errmsg = str(body.get("sub_msg") or body.get("errmsg") or "")
+        raise DingTalkAPIError(
+            errcode=errcode,
+            errmsg=errmsg,
+            sub_code=None if sub_code is None else str(sub_code),
+            request_id=body.get("request_id"),
+            http_status=resp.status_code,
+            api=api,
+            hint=hint(errcode, errmsg) if hint else hint_for(errcode),
+        )
+    return body
 
 
 def _json_body(resp: requests.Response) -> dict[str, Any] | None:
