@@ -127,6 +127,28 @@ _HINTS: dict[int | str, str] = {
     90020: "Your organisation's monthly API quota is used up; calls fail until next month or a plan upgrade.",
     40014: "DingTalk rejected a freshly fetched access token as well; check that the AppKey belongs to this "
     "organisation and app.",
+    # Event callback registration (call_back API): what to fix at the receiver or in the request.
+    71006: "A callback is already registered for this organisation: use update (DingTalkUpdateCallbackOperator) "
+    "or delete it first.",
+    71007: "No callback is registered for this organisation: register one first.",
+    71008: "call_back_tags contains an event type DingTalk does not know.",
+    71009: "Your URL did not answer the check_url handshake with an encrypted success: check that the "
+    "receiver uses the same token and aes_key as the registration, and the corpId as receiver id.",
+    71010: "The registration body is missing fields or has a bad format (call_back_tag, token, aes_key, url).",
+    71011: "The callback URL is not a valid http(s) URL.",
+    71012: "DingTalk could not reach your URL for the check_url handshake: it must be publicly reachable, "
+    "answer within about 1.5 s, and the receiver must be running.",
+    71013: "DingTalk does not allow callbacks to this domain or IP: use a public domain name.",
+    400040: "No callback is registered: register one first.",
+    400041: "A callback is already registered: update it or delete it first.",
+    400050: "The callback URL is not valid: use a public http(s) URL.",
+    400051: "DingTalk could not reach your URL for the check_url handshake: it must be publicly reachable "
+    "and the receiver must be running.",
+    400052: "Your URL did not answer the check_url handshake with an encrypted success: check the receiver's "
+    "token, aes_key and receiver id.",
+    400053: "The callback URL's domain or IP is blacklisted by DingTalk.",
+    400054: "Your URL did not answer the check_url handshake in time (about 1.5 s): make the receiver answer "
+    "faster or check the network path.",
 }
 
 

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from typing import Any
 
 from airflow_provider_dingtalk.testing.emulator.state import (
@@ -45,47 +42,24 @@ class DingTalkEmulator:
         self.state = EmulatorState(apps or [DEMO_APP], seed=seed)
         self._host, self._port = host, port
         self._server: Any = None
-        self._thread: threading.Thread | None = None
         self.url = ""
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> DingTalkEmulator:
-        import uvicorn
-
+        from airflow_provider_dingtalk._serve import ThreadedServer
         from airflow_provider_dingtalk.testing.emulator.app import create_app
 
-        sock = socket.socket(socket.AF_INET6 if ":" in self._host else socket.AF_INET)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self._host, self._port))
-        port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            create_app(self.state),
-            log_level="warning",
-            lifespan="off",
-            access_log=False,
-            timeout_keep_alive=30,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name="dingtalk-emulator", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the DingTalk emulator did not start")
-            time.sleep(0.01)
-        host = f"[{self._host}]" if ":" in self._host else self._host
-        self.url = f"http://{host}:{port}"
+        self._server = ThreadedServer(
+            create_app(self.state), host=self._host, port=self._port, name="dingtalk-emulator"
+        ).start()
+        self.url = self._server.url
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._server = self._thread = None
+            self._server.stop()
+        self._server = None
 
     def __enter__(self) -> DingTalkEmulator:
         return self.start()
@@ -127,6 +101,18 @@ class DingTalkEmulator:
 
     def expire_tokens(self) -> None:
         self.state.expire_tokens()
+
+    def push_event(self, event: dict[str, Any], *, app: EmulatedApp | None = None) -> bool:
+        """Push ``event`` (e.g. ``{"EventType": "bpms_instance_change", ...}``) to the registered callback.
+
+        Encrypted and signed as DingTalk does; an event the URL does not acknowledge with an encrypted
+        ``success`` lands in ``get_call_back_failed_result``.
+
+        :return: whether the receiver acknowledged it.
+        """
+        from airflow_provider_dingtalk.testing.emulator.endpoints.callback import push_event
+
+        return push_event(self.state, app or self.app, event)
 
     # -- connections for Airflow ----------------------------------------------------------------
 

@@ -1,0 +1,187 @@
+"""Event callbacks (old ``call_back`` API, fact sheet §6.1–§6.2): register, update, get, delete, failed list.
+
+Register and update really POST an encrypted ``check_url`` to the URL, as DingTalk does, and accept
+the registration only if the answer decrypts to ``success`` (71009 otherwise, 71012 when the URL
+cannot be reached). Events pushed with :func:`push_event` that the URL does not acknowledge land in
+the failed list. The receiver id inside every plaintext is the app's corpId.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+
+from airflow_provider_dingtalk.crypto import DingTalkCrypto, new_nonce
+from airflow_provider_dingtalk.event_types import is_known_tag
+from airflow_provider_dingtalk.exceptions import DingTalkCryptoError, DingTalkValidationError
+from airflow_provider_dingtalk.testing.emulator.http import OapiError, oapi_app, ok, read_params, state_of
+from airflow_provider_dingtalk.testing.emulator.state import EmulatedApp, EmulatorState
+
+router = APIRouter()
+
+DEADLINE = 1.5  # seconds DingTalk waits for the receiver (reported for the console check)
+FAILED_PAGE = 200  # failed-list items per call
+_BAD_BODY = "POST的json数据不包含所需要的参数字段或参数字段格式非法"
+
+
+@dataclass(kw_only=True)
+class Registration:
+    tags: list[str]
+    token: str
+    aes_key: str
+    url: str
+
+
+@dataclass
+class Callbacks:
+    """Per corp: the registered callback and the events it failed to take."""
+
+    registered: dict[str, Registration] = field(default_factory=dict)
+    failed: dict[str, deque[dict[str, Any]]] = field(default_factory=dict)
+
+
+def _callbacks(state: EmulatorState) -> Callbacks:
+    return state.store("callbacks", Callbacks)
+
+
+def _parse_registration(state: EmulatorState, params: dict[str, Any]) -> Registration:
+    tags, token, aes_key, url = (params.get(k) for k in ("call_back_tag", "token", "aes_key", "url"))
+    if not isinstance(tags, list) or not tags:
+        raise OapiError(71010, _BAD_BODY)
+    if not (isinstance(token, str) and isinstance(aes_key, str) and isinstance(url, str)):
+        raise OapiError(71010, _BAD_BODY)
+    state.add_secret(token)
+    state.add_secret(aes_key)
+    if any(not isinstance(t, str) or not is_known_tag(t) for t in tags):
+        raise OapiError(71008, "call_back_tag必须在指定的call_back_tag列表中")
+    if not url.lower().startswith(("http://", "https://")):
+        raise OapiError(71011, "url不合法")
+    try:
+        DingTalkCrypto(token=token, aes_key=aes_key, receiver_id="check")
+    except (DingTalkCryptoError, DingTalkValidationError):
+        raise OapiError(71010, _BAD_BODY) from None
+    return Registration(tags=list(tags), token=token, aes_key=aes_key, url=url)
+
+
+def deliver(state: EmulatorState, app: EmulatedApp, reg: Registration, event: dict[str, Any]) -> str:
+    """POST ``event`` encrypted to ``reg.url``: ``"ok"``, ``"unreachable"`` or ``"bad_reply"``. Blocking."""
+    import requests
+
+    crypto = DingTalkCrypto(
+        token=reg.token, aes_key=reg.aes_key, receiver_id=app.corp_id, clock=state.clock.now
+    )
+    sealed = crypto.encrypt(json.dumps(event, ensure_ascii=False), nonce=new_nonce(8))
+    # The old register API uses the older query spelling (signature/timestamp).
+    query = {"signature": sealed["msg_signature"], "timestamp": sealed["timeStamp"], "nonce": sealed["nonce"]}
+    try:
+        resp = requests.post(reg.url, params=query, json={"encrypt": sealed["encrypt"]}, timeout=DEADLINE)
+        reply = resp.json()
+    except requests.RequestException:
+        return "unreachable"
+    except ValueError:
+        return "bad_reply"
+    if resp.status_code != 200 or not isinstance(reply, dict):
+        return "bad_reply"
+    try:
+        crypto.verify(
+            str(reply.get("msg_signature")),
+            str(reply.get("timeStamp")),
+            str(reply.get("nonce")),
+            str(reply.get("encrypt")),
+            check_time=False,
+        )
+        return "ok" if crypto.decrypt(str(reply.get("encrypt"))) == "success" else "bad_reply"
+    except DingTalkCryptoError:
+        return "bad_reply"
+
+
+async def _check_url(state: EmulatorState, app: EmulatedApp, reg: Registration) -> None:
+    # requests is blocking and this handler runs on uvicorn's event loop: use a worker thread.
+    outcome = await asyncio.to_thread(deliver, state, app, reg, {"EventType": "check_url"})
+    if outcome == "unreachable":
+        raise OapiError(71012, "url地址访问异常")
+    if outcome == "bad_reply":
+        raise OapiError(71009, "返回文本非success")
+
+
+async def _store(request: Request, app: EmulatedApp, *, update: bool) -> dict[str, Any]:
+    state = state_of(request)
+    reg = _parse_registration(state, await read_params(request))
+    callbacks = _callbacks(state)
+    exists = app.corp_id in callbacks.registered
+    if exists and not update:
+        raise OapiError(71006, "回调地址已经存在")
+    await _check_url(state, app, reg)
+    with state.lock:
+        callbacks.registered[app.corp_id] = reg
+    return ok(state)
+
+
+@router.post("/call_back/register_call_back")
+async def register(request: Request, app: EmulatedApp = Depends(oapi_app)) -> dict[str, Any]:
+    return await _store(request, app, update=False)
+
+
+@router.post("/call_back/update_call_back")
+async def update(request: Request, app: EmulatedApp = Depends(oapi_app)) -> dict[str, Any]:
+    return await _store(request, app, update=True)
+
+
+def _registered(state: EmulatorState, app: EmulatedApp) -> Registration:
+    reg = _callbacks(state).registered.get(app.corp_id)
+    if reg is None:
+        raise OapiError(71007, "回调地址已不存在")
+    return reg
+
+
+@router.get("/call_back/get_call_back")
+async def get(request: Request, app: EmulatedApp = Depends(oapi_app)) -> dict[str, Any]:
+    state = state_of(request)
+    reg = _registered(state, app)
+    return ok(state, call_back_tag=reg.tags, token=reg.token, aes_key=reg.aes_key, url=reg.url)
+
+
+@router.get("/call_back/delete_call_back")
+async def delete(request: Request, app: EmulatedApp = Depends(oapi_app)) -> dict[str, Any]:
+    state = state_of(request)
+    _registered(state, app)
+    with state.lock:
+        del _callbacks(state).registered[app.corp_id]
+    return ok(state)
+
+
+@router.get("/call_back/get_call_back_failed_result")
+async def failed_result(request: Request, app: EmulatedApp = Depends(oapi_app)) -> dict[str, Any]:
+    state = state_of(request)
+    with state.lock:
+        queue = _callbacks(state).failed.setdefault(app.corp_id, deque())
+        page = [queue.popleft() for _ in range(min(FAILED_PAGE, len(queue)))]
+        has_more = bool(queue)
+    return ok(state, has_more=has_more, failed_list=page)
+
+
+def push_event(state: EmulatorState, app: EmulatedApp, event: dict[str, Any]) -> bool:
+    """Push an event to the app's registered URL; undelivered events go to the failed list.
+
+    :raises LookupError: no callback registered, or the event type is not subscribed (DingTalk
+        would not send it at all).
+    """
+    kind = str(event.get("EventType", ""))
+    reg = _callbacks(state).registered.get(app.corp_id)
+    if reg is None:
+        raise LookupError(f"no callback registered for corp {app.corp_id}")
+    if kind not in reg.tags:
+        raise LookupError(f"event type {kind!r} is not among the registered tags {reg.tags}")
+    outcome = deliver(state, app, reg, event)
+    state.deliver("callback", reg.url, event, outcome=outcome)
+    if outcome != "ok":
+        item = {"event_time": int(state.clock.now() * 1000), "call_back_tag": kind, "corpid": app.corp_id}
+        item.update({k: v for k, v in event.items() if k != "EventType"})
+        with state.lock:
+            _callbacks(state).failed.setdefault(app.corp_id, deque()).append(item)
+    return outcome == "ok"
