@@ -1,12 +1,358 @@
 """Work notifications (工作通知): send, track delivery, recall, update the OA status bar, upload media.
 
-Part of :class:`~airflow_provider_dingtalk.hooks.dingtalk.DingTalkHook`; builds on ``call_oapi``/``call_api``.
+Part of :class:`~airflow_provider_dingtalk.hooks.dingtalk.DingTalkHook`; builds on ``call_oapi``.
+Every argument is checked before the access token is fetched, so a bad call sends nothing at all.
 """
 
 from __future__ import annotations
 
+import mimetypes
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from airflow_provider_dingtalk.exceptions import (
+    DingTalkError,
+    DingTalkPartialSendError,
+    DingTalkValidationError,
+)
 from airflow_provider_dingtalk.hooks.base import DingTalkBaseHook
+from airflow_provider_dingtalk.messages import Message, parse_work_notification, to_work_notification
+from airflow_provider_dingtalk.messages import _checks as check
+
+# DingTalk's per-call caps for an internal app (fact sheet §2.1); the one place they are written down.
+MAX_USERIDS_PER_CALL = 5000
+MAX_DEPT_IDS_PER_CALL = 500
+# Old documented upload limits (fact sheet §2.6), checked before uploading.
+MEDIA_MAX_BYTES = {"image": 1 * 1024 * 1024, "voice": 2 * 1024 * 1024, "file": 10 * 1024 * 1024}
+
+_API = "/topapi/message/corpconversation"
+SEND_PATH = f"{_API}/asyncsend_v2"
+PROGRESS_PATH = f"{_API}/getsendprogress"
+RESULT_PATH = f"{_API}/getsendresult"
+RECALL_PATH = f"{_API}/recall"
+STATUS_BAR_PATH = f"{_API}/status_bar/update"
+MEDIA_UPLOAD_PATH = "/media/upload"
+
+PROGRESS_DONE = 2
+
+
+@dataclass(frozen=True, kw_only=True)
+class SendProgress:
+    """What ``getsendprogress`` says: ``status`` 0 not started, 1 in progress, 2 done."""
+
+    status: int
+    progress_in_percent: int
+
+    @property
+    def done(self) -> bool:
+        return self.status == PROGRESS_DONE
+
+
+@dataclass(frozen=True, kw_only=True)
+class ForbiddenUser:
+    """A recipient DingTalk filtered out, with why (``code``, e.g. ``"143106"`` same content twice a day,
+    ``"143105"`` over 500 a day) and the threshold that applied (``count``)."""
+
+    userid: str
+    code: str
+    count: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SendResult:
+    """What ``getsendresult`` says about one task. Use :meth:`to_dict`/:meth:`from_dict` for XCom."""
+
+    invalid_user_id_list: list[str] = field(default_factory=list)
+    forbidden_user_id_list: list[str] = field(default_factory=list)
+    failed_user_id_list: list[str] = field(default_factory=list)
+    read_user_id_list: list[str] = field(default_factory=list)
+    unread_user_id_list: list[str] = field(default_factory=list)
+    invalid_dept_id_list: list[int] = field(default_factory=list)
+    forbidden_list: list[ForbiddenUser] = field(default_factory=list)
+
+    @property
+    def undelivered(self) -> bool:
+        """True when any recipient was invalid, forbidden or failed."""
+        return bool(
+            self.invalid_user_id_list
+            or self.forbidden_user_id_list
+            or self.failed_user_id_list
+            or self.invalid_dept_id_list
+            or self.forbidden_list
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> SendResult:
+        """Build from DingTalk's ``send_result`` object (or from :meth:`to_dict`)."""
+        forbidden = [
+            ForbiddenUser(
+                userid=str(item.get("userid", "")),
+                code=str(item.get("code", "")),
+                count=None if item.get("count") is None else int(item["count"]),
+            )
+            for item in raw.get("forbidden_list") or []
+        ]
+        return cls(
+            invalid_user_id_list=[str(u) for u in raw.get("invalid_user_id_list") or []],
+            forbidden_user_id_list=[str(u) for u in raw.get("forbidden_user_id_list") or []],
+            failed_user_id_list=[str(u) for u in raw.get("failed_user_id_list") or []],
+            read_user_id_list=[str(u) for u in raw.get("read_user_id_list") or []],
+            unread_user_id_list=[str(u) for u in raw.get("unread_user_id_list") or []],
+            invalid_dept_id_list=[int(d) for d in raw.get("invalid_dept_id_list") or []],
+            forbidden_list=forbidden,
+        )
 
 
 class WorkNotificationMixin(DingTalkBaseHook):
     """Work notifications (工作通知): send, track delivery, recall, update the OA status bar, upload media."""
+
+    def send_work_notification(
+        self,
+        msg: Message | Mapping[str, Any],
+        *,
+        userid_list: Sequence[str] | str | None = None,
+        dept_id_list: Sequence[int | str] | str | None = None,
+        to_all_user: bool = False,
+        agent_id: int | str | None = None,
+    ) -> list[int]:
+        """Send a work notification, in as many calls as DingTalk's per-call caps need.
+
+        Recipients are de-duplicated (first occurrence kept) and split into calls of at most
+        :data:`MAX_USERIDS_PER_CALL` user ids and :data:`MAX_DEPT_IDS_PER_CALL` department ids.
+        DingTalk answers success even for recipients it filters (same content twice a day, over 500
+        a day); :meth:`get_send_result` tells who did not get it.
+
+        :param msg: a :class:`~airflow_provider_dingtalk.messages.Message` or a raw ``msg`` dict.
+        :param userid_list: DingTalk user ids (a list, or a comma-separated string).
+        :param dept_id_list: department ids, a list or a comma-separated string (DingTalk includes
+            sub-departments).
+        :param to_all_user: send to the whole organisation (DingTalk allows this 3 times a day);
+            cannot be combined with the lists.
+        :param agent_id: the app's AgentId; defaults to the connection's ``agent_id`` extra.
+        :return: the task ids, one per call.
+        :raises DingTalkValidationError: bad message or recipients, before anything is sent.
+        :raises DingTalkPartialSendError: a later call failed after earlier ones were sent.
+        """
+        rendered = _render(msg)
+        users = _dedup(_userid(u) for u in _as_list(userid_list))
+        depts = _dedup(_dept_id(d) for d in _as_list(dept_id_list))
+        if to_all_user and (users or depts):
+            raise DingTalkValidationError(
+                "to_all_user", "cannot be combined with userid_list or dept_id_list; give one or the other"
+            )
+        if not (to_all_user or users or depts):
+            raise DingTalkValidationError(
+                "userid_list", "no recipients: give userid_list and/or dept_id_list, or to_all_user=True"
+            )
+        agent = self._agent_id(agent_id)
+        if to_all_user:
+            self.log.warning(
+                "Sending a work notification to EVERY member of the organisation (to_all_user=True); "
+                "DingTalk allows this 3 times a day per app."
+            )
+            body = {"agent_id": agent, "to_all_user": True, "msg": rendered}
+            return [self._send_chunk(body)]
+        user_chunks = _chunks(users, MAX_USERIDS_PER_CALL)
+        dept_chunks = _chunks(depts, MAX_DEPT_IDS_PER_CALL)
+        calls = max(len(user_chunks), len(dept_chunks))
+        sent: list[dict[str, Any]] = []
+        for i in range(calls):
+            chunk_users = user_chunks[i] if i < len(user_chunks) else []
+            chunk_depts = dept_chunks[i] if i < len(dept_chunks) else []
+            body = {"agent_id": agent, "msg": rendered}
+            if chunk_users:
+                body["userid_list"] = ",".join(chunk_users)
+            if chunk_depts:
+                body["dept_id_list"] = ",".join(chunk_depts)
+            try:
+                task_id = self._send_chunk(body)
+            except DingTalkError as exc:
+                if not sent:
+                    raise
+                raise DingTalkPartialSendError(
+                    cause=exc,
+                    sent=sent,
+                    unsent={
+                        "userid_list": [u for c in user_chunks[i:] for u in c],
+                        "dept_id_list": [d for c in dept_chunks[i:] for d in c],
+                    },
+                ) from exc
+            sent.append({"task_id": task_id, "userid_list": chunk_users, "dept_id_list": chunk_depts})
+            self.log.info(
+                "Work notification call %d/%d sent to %d users and %d departments: task id %s",
+                i + 1, calls, len(chunk_users), len(chunk_depts), task_id,
+            )  # fmt: skip
+        return [s["task_id"] for s in sent]
+
+    def get_send_progress(self, task_id: int, *, agent_id: int | str | None = None) -> SendProgress:
+        """How far DingTalk got with sending task ``task_id`` (tasks of the last 24 hours).
+
+        :param task_id: a task id returned by :meth:`send_work_notification`.
+        :param agent_id: the app's AgentId; defaults to the connection's.
+        """
+        body = {"agent_id": self._agent_id(agent_id), "task_id": _task_id(task_id, "task_id")}
+        progress = self.call_oapi("POST", PROGRESS_PATH, json=body).get("progress") or {}
+        return SendProgress(
+            status=int(progress.get("status", 0)),
+            progress_in_percent=int(progress.get("progress_in_percent", 0)),
+        )
+
+    def get_send_result(self, task_id: int, *, agent_id: int | str | None = None) -> SendResult:
+        """Who got task ``task_id``, who did not and why (tasks of the last 24 hours).
+
+        :param task_id: a task id returned by :meth:`send_work_notification`.
+        :param agent_id: the app's AgentId; defaults to the connection's.
+        """
+        body = {"agent_id": self._agent_id(agent_id), "task_id": _task_id(task_id, "task_id")}
+        return SendResult.from_dict(self.call_oapi("POST", RESULT_PATH, json=body).get("send_result") or {})
+
+    def recall(self, task_id: int, *, agent_id: int | str | None = None) -> None:
+        """Withdraw a sent work notification from every recipient.
+
+        :param task_id: a task id returned by :meth:`send_work_notification`.
+        :param agent_id: the app's AgentId; defaults to the connection's.
+        """
+        body = {"agent_id": self._agent_id(agent_id), "msg_task_id": _task_id(task_id, "task_id")}
+        self.call_oapi("POST", RECALL_PATH, json=body)
+
+    def update_status_bar(
+        self,
+        task_id: int,
+        status_value: str,
+        status_bg: str | None = None,
+        *,
+        agent_id: int | str | None = None,
+    ) -> None:
+        """Change the status bar of an OA message that was sent with one.
+
+        :param task_id: a task id returned by :meth:`send_work_notification`.
+        :param status_value: the new status text, e.g. ``"Done"``.
+        :param status_bg: the new colour, ``0x`` and 8 hex digits ARGB.
+        :param agent_id: the app's AgentId; defaults to the connection's.
+        """
+        body: dict[str, Any] = {
+            "agent_id": self._agent_id(agent_id),
+            "task_id": _task_id(task_id, "task_id"),
+            "status_value": check.text(status_value, "status_value"),
+        }
+        if status_bg is not None:
+            body["status_bg"] = check.argb(status_bg, "status_bg", prefix="0x")
+        self.call_oapi("POST", STATUS_BAR_PATH, json=body)
+
+    def upload_media(self, path: str | os.PathLike[str], media_type: str) -> str:
+        """Upload a local file for an image, voice or file message.
+
+        :param path: the local file.
+        :param media_type: ``"image"`` (≤ 1 MB), ``"voice"`` (AMR, ≤ 2 MB) or ``"file"`` (≤ 10 MB).
+        :return: the ``media_id`` to put in the message.
+        """
+        if media_type not in MEDIA_MAX_BYTES:
+            raise DingTalkValidationError(
+                "media_type", f"must be one of {', '.join(MEDIA_MAX_BYTES)}; got {media_type!r}"
+            )
+        if not os.path.isfile(path):
+            raise DingTalkValidationError("path", f"{os.fspath(path)!r} is not a readable file")
+        size = os.path.getsize(path)
+        limit = MEDIA_MAX_BYTES[media_type]
+        if size == 0:
+            raise DingTalkValidationError("path", f"{os.fspath(path)!r} is empty")
+        if size > limit:
+            raise DingTalkValidationError(
+                "path", f"is too large for a {media_type} upload (bytes)", size=size, limit=limit
+            )
+        with open(path, "rb") as fh:
+            content = fh.read()
+        name = os.path.basename(os.fspath(path))
+        ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        answer = self.call_oapi(
+            "POST", MEDIA_UPLOAD_PATH, params={"type": media_type}, files={"media": (name, content, ctype)}
+        )
+        media_id = str(answer.get("media_id") or "")
+        if not media_id:
+            raise DingTalkValidationError("media_id", "DingTalk answered the upload without a media_id")
+        self.log.info("Uploaded %s (%d bytes) as %s media %s", name, size, media_type, media_id)
+        return media_id
+
+    def upload_message_media(self, msg: Message) -> Message:
+        """If ``msg`` is an image, voice or file message with a local ``path``, upload it and return a
+        copy that refers to the ``media_id``; any other message is returned as it is."""
+        from airflow_provider_dingtalk.messages import File, Image, Voice
+
+        if isinstance(msg, Image | Voice | File) and msg.path is not None:
+            if msg.media_id is not None:
+                raise DingTalkValidationError(f"msg.{_media_type(msg)}", "give media_id or path, not both")
+            return msg.with_media_id(self.upload_media(msg.path, _media_type(msg)))
+        return msg
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _agent_id(self, agent_id: int | str | None) -> int:
+        value = agent_id if agent_id not in (None, "") else self.app.agent_id
+        if value in (None, ""):
+            raise DingTalkValidationError(
+                "agent_id",
+                f"is required for work notifications: pass agent_id, or set the 'agent_id' extra of "
+                f"connection {self.dingtalk_conn_id!r} (developer console → app → basic information)",
+            )
+        text = str(value).strip()
+        if isinstance(value, bool) or not text.isdigit():
+            raise DingTalkValidationError("agent_id", f"must be the app's numeric AgentId, not {text!r}")
+        return int(text)
+
+    def _send_chunk(self, body: dict[str, Any]) -> int:
+        answer = self.call_oapi("POST", SEND_PATH, json=body)
+        return int(answer["task_id"])
+
+
+def _render(msg: Message | Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(msg, Message):
+        return to_work_notification(msg)
+    return parse_work_notification(msg)
+
+
+def _userid(value: object) -> str:
+    if not isinstance(value, str) or not value.strip() or "," in value:
+        raise DingTalkValidationError(
+            "userid_list", f"each user id must be a non-empty string without commas, not {value!r}"
+        )
+    return value.strip()
+
+
+def _dept_id(value: object) -> str:
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.isdigit():
+        raise DingTalkValidationError("dept_id_list", f"each department id must be a number, not {value!r}")
+    return str(int(text))
+
+
+def _as_list(values: Sequence[Any] | str | None) -> list[Any]:
+    """A list, or DingTalk's own comma-separated form (iterating a string would give one id per letter)."""
+    if values is None:
+        return []
+    if isinstance(values, str):
+        return [v for v in values.split(",") if v.strip()]
+    return list(values)
+
+
+def _dedup(values: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+def _chunks(values: list[str], size: int) -> list[list[str]]:
+    return [values[i : i + size] for i in range(0, len(values), size)]
+
+
+def _task_id(value: object, name: str) -> int:
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.isdigit():
+        raise DingTalkValidationError(name, f"must be a DingTalk task id (a number), not {value!r}")
+    return int(text)
+
+
+def _media_type(msg: Message) -> str:
+    return type(msg).__name__.lower()
