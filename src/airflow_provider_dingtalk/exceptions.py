@@ -124,6 +124,8 @@ _HINTS: dict[int | str, str] = {
     "Security settings).",
     43003: "DingTalk requires HTTPS: use https:// in the connection host.",
     41001: "The access token is missing from the request.",
+    40056: "The agent_id is not this app's AgentId: copy it from the developer console (app → basic "
+    "information) into the agent_id argument or the connection's agent_id extra.",
     90020: "Your organisation's monthly API quota is used up; calls fail until next month or a plan upgrade.",
     40014: "DingTalk rejected a freshly fetched access token as well; check that the AppKey belongs to this "
     "organisation and app.",
