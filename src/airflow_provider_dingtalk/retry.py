@@ -1,21 +1,21 @@
 """The provider's retry policy, in one place (the docs' retry table describes this module).
 
-============================  =========================================  ==========================
-failure                        what happens                               bound
-============================  =========================================  ==========================
-connection error, reset,       retried with exponential backoff + jitter  ``attempts`` tries and
-read timeout, HTTP 502/503/    (0.5 s doubling, at most 8 s a wait)       ``max_elapsed`` seconds
-504, errcode -1 (busy),                                                   in all, whichever first
-rate limits 45009, 90002,
-90018, 90019 (incl. as 88
-sub_code)
-token rejected (33001, 40001,  token dropped from every cache, call       once; a second rejection
-40014, 42001; v1.0 HTTP 401    repeated with a fresh token                raises
-or InvalidAuthentication)
-anything else (bad             raised at once with a hint saying what     no retry
-credentials, permissions,      to fix
-bad parameters)
-============================  =========================================  ==========================
++----------------------------------+------------------------------------+----------------------------+
+| failure                          | what happens                       | bound                      |
++==================================+====================================+============================+
+| connection error, reset, read    | retried with exponential backoff + | ``attempts`` tries and     |
+| timeout, HTTP 502/503/504,       | jitter (0.5 s doubling, at most 8  | ``max_elapsed`` seconds in |
+| errcode -1 (busy), rate limits   | s a wait)                          | all, whichever first       |
+| 45009, 90002, 90018, 90019       |                                    |                            |
+| (incl. as 88 sub_code)           |                                    |                            |
++----------------------------------+------------------------------------+----------------------------+
+| token rejected (33001, 40001,    | token dropped from every cache,    | once; a second rejection   |
+| 40014, 42001; v1.0 HTTP 401 or   | call repeated with a fresh token   | raises                     |
+| InvalidAuthentication)           |                                    |                            |
++----------------------------------+------------------------------------+----------------------------+
+| anything else (bad credentials,  | raised at once with a hint saying  | no retry                   |
+| permissions, bad parameters)     | what to fix                        |                            |
++----------------------------------+------------------------------------+----------------------------+
 
 A write whose response was lost (read timeout or reset after the request was sent) is retried
 too: DingTalk itself drops the duplicate for work notifications (same content to the same user
