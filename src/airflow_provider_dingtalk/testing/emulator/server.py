@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_dingtalk.testing.emulator.state import (
     DEMO_APP,
@@ -13,6 +13,9 @@ from airflow_provider_dingtalk.testing.emulator.state import (
     Fault,
     RequestRecord,
 )
+
+if TYPE_CHECKING:
+    from airflow_provider_dingtalk.testing.emulator.endpoints.robot_webhook import EmulatedRobot
 
 
 class DingTalkEmulator:
@@ -131,6 +134,29 @@ class DingTalkEmulator:
         """The same, as the JSON that ``AIRFLOW_CONN_<ID>`` environment variables take."""
         return json.dumps(self.connection(app, **extra))
 
+    def add_robot(
+        self, name: str = "default", *, secret: bool | str = True, keywords: tuple[str, ...] = ()
+    ) -> EmulatedRobot:
+        """A custom robot (or the one named ``name``): ``.token``, ``.secret`` (``None`` if unsigned).
+
+        :param secret: ``True`` makes up a ``SEC…`` secret, a string sets it, ``False`` means no signing.
+        :param keywords: custom keywords; a message containing none of them gets 310000.
+        """
+        from airflow_provider_dingtalk.testing.emulator.endpoints.robot_webhook import add_robot
+
+        return add_robot(self.state, name, secret=secret, keywords=keywords)
+
+    def webhook_connection_json(self, robot: EmulatedRobot | None = None, **extra: Any) -> str:
+        """A ``dingtalk_webhook`` connection for ``robot`` (default: the signed robot "default")."""
+        robot = robot or self.add_robot()
+        extra = {"secret": robot.secret, **extra} if robot.secret else extra
+        return json.dumps(
+            {"conn_type": "dingtalk_webhook", "host": self.url, "password": robot.token, "extra": extra}
+        )
+
     def airflow_env(self) -> dict[str, str]:
         """``AIRFLOW_CONN_*`` variables for the default connection ids of every hook, all pointing here."""
-        return {"AIRFLOW_CONN_DINGTALK_DEFAULT": self.connection_json()}
+        return {
+            "AIRFLOW_CONN_DINGTALK_DEFAULT": self.connection_json(),
+            "AIRFLOW_CONN_DINGTALK_WEBHOOK_DEFAULT": self.webhook_connection_json(),
+        }
