@@ -1,12 +1,134 @@
 """App robot (企业机器人) messages through the v1.0 API: to group chats and to users one-to-one.
 
-Part of :class:`~airflow_provider_dingtalk.hooks.dingtalk.DingTalkHook`; builds on ``call_oapi``/``call_api``.
+Part of :class:`~airflow_provider_dingtalk.hooks.dingtalk.DingTalkHook`; builds on ``call_api``.
+The app robot is the app's own robot (``robotCode`` is normally the AppKey), so it uses the
+``dingtalk`` connection; it has no webhook rate limit but needs the robot enabled in the app.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from airflow_provider_dingtalk.exceptions import (
+    DingTalkError,
+    DingTalkPartialSendError,
+    DingTalkValidationError,
+)
 from airflow_provider_dingtalk.hooks.base import DingTalkBaseHook
+from airflow_provider_dingtalk.messages import Message, to_app_robot
+
+GROUP_SEND_PATH = "/v1.0/robot/groupMessages/send"
+OTO_SEND_PATH = "/v1.0/robot/oToMessages/batchSend"
+MAX_USER_IDS_PER_CALL = 20
+
+
+@dataclass(frozen=True, kw_only=True)
+class RobotDirectSendResult:
+    """What one ``oToMessages/batchSend`` call (at most 20 users) reported.
+
+    :param process_query_key: DingTalk's id of the send, for read status and recall.
+    :param user_ids: the users this call was for.
+    :param invalid_user_ids: users DingTalk does not know (``invalidStaffIdList``).
+    :param flow_controlled_user_ids: users skipped by flow control (``flowControlledStaffIdList``).
+    """
+
+    process_query_key: str
+    user_ids: tuple[str, ...]
+    invalid_user_ids: tuple[str, ...] = ()
+    flow_controlled_user_ids: tuple[str, ...] = ()
 
 
 class AppRobotMixin(DingTalkBaseHook):
     """App robot (企业机器人) messages through the v1.0 API: to group chats and to users one-to-one."""
+
+    def send_robot_group_message(
+        self,
+        message: Message,
+        *,
+        open_conversation_id: str,
+        robot_code: str | None = None,
+        cool_app_code: str | None = None,
+    ) -> str:
+        """Send ``message`` to a group chat the app robot is in.
+
+        :param message: Text, Markdown, Link, Image (``pic_url`` or ``media_id``) or ActionCard.
+        :param open_conversation_id: the group's ``openConversationId`` (``cid…``).
+        :param robot_code: the robot's code; defaults to the connection's AppKey.
+        :param cool_app_code: the cool app's code, when sending as a cool app (酷应用).
+        :return: the ``processQueryKey`` of the send.
+        """
+        if not str(open_conversation_id or "").strip():
+            raise DingTalkValidationError(
+                "open_conversation_id", "is empty; give the group's openConversationId"
+            )
+        msg_key, msg_param = to_app_robot(message)
+        payload = {
+            "robotCode": robot_code or self.app.app_key,
+            "openConversationId": open_conversation_id.strip(),
+            "msgKey": msg_key,
+            "msgParam": msg_param,
+        }
+        if cool_app_code:
+            payload["coolAppCode"] = cool_app_code
+        answer = self.call_api("POST", GROUP_SEND_PATH, json=payload)
+        key = str(answer.get("processQueryKey") or "")
+        self.log.info("App robot sent a %s message to group %s (%s).", msg_key, open_conversation_id, key)
+        return key
+
+    def send_robot_direct_message(
+        self, message: Message, *, user_ids: Sequence[str], robot_code: str | None = None
+    ) -> list[RobotDirectSendResult]:
+        """Send ``message`` one-to-one to users, 20 per call as DingTalk requires.
+
+        :param message: Text, Markdown, Link, Image (``pic_url`` or ``media_id``) or ActionCard.
+        :param user_ids: DingTalk user ids (duplicates are sent once).
+        :param robot_code: the robot's code; defaults to the connection's AppKey.
+        :return: one result per call, with the users DingTalk reported invalid or flow-controlled.
+        :raises DingTalkPartialSendError: a call failed after earlier ones went out (``.unsent``: the rest).
+        """
+        users = _user_ids(user_ids)
+        msg_key, msg_param = to_app_robot(message)
+        code = robot_code or self.app.app_key
+        results: list[RobotDirectSendResult] = []
+        for start in range(0, len(users), MAX_USER_IDS_PER_CALL):
+            batch = users[start : start + MAX_USER_IDS_PER_CALL]
+            payload = {"robotCode": code, "userIds": list(batch), "msgKey": msg_key, "msgParam": msg_param}
+            try:
+                answer = self.call_api("POST", OTO_SEND_PATH, json=payload)
+            except DingTalkError as exc:
+                if not results:
+                    raise
+                raise DingTalkPartialSendError(
+                    cause=exc,
+                    sent=[{"task_id": r.process_query_key, "recipients": list(r.user_ids)} for r in results],
+                    unsent={"user_ids": list(users[start:])},
+                ) from exc
+            result = RobotDirectSendResult(
+                process_query_key=str(answer.get("processQueryKey") or ""),
+                user_ids=batch,
+                invalid_user_ids=tuple(answer.get("invalidStaffIdList") or ()),
+                flow_controlled_user_ids=tuple(answer.get("flowControlledStaffIdList") or ()),
+            )
+            results.append(result)
+        skipped = [u for r in results for u in (*r.invalid_user_ids, *r.flow_controlled_user_ids)]
+        if skipped:
+            self.log.warning("App robot could not reach %d user(s): %s", len(skipped), ", ".join(skipped))
+        self.log.info(
+            "App robot sent a %s message to %d user(s) in %d call(s).", msg_key, len(users), len(results)
+        )
+        return results
+
+
+def _user_ids(user_ids: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(user_ids, str):
+        raise DingTalkValidationError("user_ids", "must be a list of user ids, not a single string")
+    users: list[str] = []
+    for i, user in enumerate(user_ids):
+        if not isinstance(user, str) or not user.strip():
+            raise DingTalkValidationError(f"user_ids[{i}]", "must be a non-empty user id")
+        if user.strip() not in users:
+            users.append(user.strip())
+    if not users:
+        raise DingTalkValidationError("user_ids", "is empty; give at least one user id")
+    return tuple(users)
