@@ -52,11 +52,18 @@ class DingTalkEmulator:
     def start(self) -> DingTalkEmulator:
         from airflow_provider_dingtalk._serve import ThreadedServer
         from airflow_provider_dingtalk.testing.emulator.app import create_app
+        from airflow_provider_dingtalk.testing.emulator.receiver import RECEIVER_PATH, HostedReceiver
 
+        # The provider's receiver rides along at /dingtalk/events, as on Airflow's API server.
+        self.receiver = HostedReceiver(self.state, self.app)
         self._server = ThreadedServer(
-            create_app(self.state), host=self._host, port=self._port, name="dingtalk-emulator"
+            self.receiver.wrap(create_app(self.state)),
+            host=self._host,
+            port=self._port,
+            name="dingtalk-emulator",
         ).start()
         self.url = self._server.url
+        self.receiver.url = self.url + RECEIVER_PATH
         return self
 
     def stop(self) -> None:
@@ -159,4 +166,5 @@ class DingTalkEmulator:
         return {
             "AIRFLOW_CONN_DINGTALK_DEFAULT": self.connection_json(),
             "AIRFLOW_CONN_DINGTALK_WEBHOOK_DEFAULT": self.webhook_connection_json(),
+            "AIRFLOW_CONN_DINGTALK_CALLBACK_DEFAULT": json.dumps(self.receiver.connection()),
         }
