@@ -1,0 +1,68 @@
+"""What the robot operators share: the message shorthand and templating inside message objects.
+
+Imported by DAG files at parse time through the operators: nothing heavy here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_dingtalk.exceptions import DingTalkValidationError
+from airflow_provider_dingtalk.messages import Markdown, Message, Text
+
+if TYPE_CHECKING:
+    import jinja2
+    from airflow.sdk import Context
+
+
+def check_shorthand(
+    message: Message | None, text: str | None, markdown: str | None, title: str | None
+) -> None:
+    """Exactly one of ``message``, ``text`` or ``markdown`` (+ ``title``): checked when the DAG is parsed."""
+    given = [n for n, v in (("message", message), ("text", text), ("markdown", markdown)) if v is not None]
+    if len(given) != 1:
+        raise DingTalkValidationError(
+            "message", f"give exactly one of message, text or markdown (got {given or 'none'})"
+        )
+    if (markdown is None) != (title is None):
+        raise DingTalkValidationError("title", "goes with markdown= and only with it")
+
+
+def build_message(
+    message: Message | None, text: str | None, markdown: str | None, title: str | None
+) -> Message:
+    """The message to send, after templates were rendered."""
+    if message is not None:
+        return message
+    if text is not None:
+        return Text(content=text)
+    return Markdown(title=str(title), text=str(markdown))
+
+
+def as_list(value: Sequence[str] | str | None) -> list[str]:
+    """A list, or a comma-separated string (what a template renders to), as a list of non-empty items."""
+    if value is None:
+        return []
+    items = value.split(",") if isinstance(value, str) else value
+    return [str(i).strip() for i in items if str(i).strip()]
+
+
+class RenderMessageFields:
+    """Render Jinja inside message objects (frozen dataclasses, which Airflow would leave as they are)."""
+
+    def render_template(
+        self,
+        content: Any,
+        context: Context,
+        jinja_env: jinja2.Environment | None = None,
+        seen_oids: set[int] | None = None,
+    ) -> Any:
+        if dataclasses.is_dataclass(content) and not isinstance(content, type):
+            changes = {
+                f.name: self.render_template(getattr(content, f.name), context, jinja_env, seen_oids)
+                for f in dataclasses.fields(content)
+            }
+            return dataclasses.replace(content, **changes)
+        return super().render_template(content, context, jinja_env, seen_oids)  # type: ignore[misc]
