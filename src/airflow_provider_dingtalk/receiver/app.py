@@ -4,8 +4,9 @@ What it answers (DingTalk retries anything but an encrypted ``success``):
 
 ======  ===========================================================================================
 200     verified: the encrypted ``success`` (for ``check_url`` and for every event, duplicates too)
-400     missing query parameters, a body that is not ``{"encrypt": "<base64>"}``, undecryptable data
-403     wrong signature, stale timestamp, or a message for another receiver id (wrong key/corpId)
+400     missing query parameters, a body that is not ``{"encrypt": "<base64>"}``, an event without EventType
+403     anything the crypto refuses: wrong signature (token), stale timestamp, undecryptable data
+        (wrong aes_key), a message for another receiver id (corpId/AppKey)
 413     body larger than ``max_body_bytes``
 503     not configured yet, or the asset event could not be written: DingTalk retries later
 ======  ===========================================================================================
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from airflow_provider_dingtalk.crypto import ERR_RECEIVER, ERR_SIGNATURE, ERR_TIMESTAMP, DingTalkCrypto
+from airflow_provider_dingtalk.crypto import DingTalkCrypto
 from airflow_provider_dingtalk.exceptions import DingTalkCryptoError
 from airflow_provider_dingtalk.receiver.dedup import DedupStore, event_key
 from airflow_provider_dingtalk.receiver.sinks import AssetEventSink, SinkUnavailable
@@ -38,7 +39,6 @@ __all__ = ["DEFAULT_MAX_BODY_BYTES", "create_receiver_app"]
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024  # DingTalk events are a few hundred bytes once encrypted
-_FORBIDDEN = {ERR_SIGNATURE, ERR_TIMESTAMP, ERR_RECEIVER}
 
 
 class _Refuse(Exception):
@@ -114,9 +114,7 @@ def create_receiver_app(
             try:
                 plaintext = box.open(signature=signature, timestamp=timestamp, nonce=nonce, encrypt=encrypt)
             except DingTalkCryptoError as exc:
-                raise _Refuse(
-                    403 if exc.code in _FORBIDDEN else 400, f"refused: crypto error {exc.code}"
-                ) from None
+                raise _Refuse(403, f"refused: crypto error {exc.code}") from None
             event = _event(plaintext)
             event_type = event["EventType"]
             if event_type != "check_url":
