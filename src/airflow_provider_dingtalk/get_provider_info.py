@@ -29,10 +29,45 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": [
             {
                 "integration-name": "DingTalk",
-                "python-modules": [f"{_PKG}.hooks.dingtalk"],
+                "python-modules": [
+                    f"{_PKG}.hooks.webhook",
+                    f"{_PKG}.hooks.dingtalk",
+                    f"{_PKG}.hooks.event_callback",
+                ],
             }
         ],
         "connection-types": [
+            {
+                "connection-type": "dingtalk_webhook",
+                "hook-class-name": f"{_PKG}.hooks.webhook.DingTalkWebhookHook",
+                "hook-name": "DingTalk Custom Robot",
+                "conn-fields": {
+                    "secret": {
+                        "label": "Signing secret",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                        "description": "The robot's secret (SEC…) when its security settings use signing "
+                        "(加签); leave empty otherwise.",
+                    },
+                    "connect_timeout": {
+                        "label": "Connect timeout",
+                        "schema": {"type": ["number", "null"], "default": 5},
+                        "description": _TIMEOUT_HELP,
+                    },
+                    "read_timeout": {
+                        "label": "Read timeout",
+                        "schema": {"type": ["number", "null"], "default": 15},
+                        "description": _TIMEOUT_HELP,
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "login", "extra"],
+                    "relabeling": {"password": "Robot access token (or webhook URL)"},
+                    "placeholders": {
+                        "host": "https://oapi.dingtalk.com",
+                        "password": "https://oapi.dingtalk.com/robot/send?access_token=…",
+                    },
+                },
+            },
             {
                 "connection-type": "dingtalk",
                 "hook-class-name": f"{_PKG}.hooks.dingtalk.DingTalkHook",
@@ -75,11 +110,52 @@ def get_provider_info() -> dict[str, Any]:
                     },
                 },
             },
+            {
+                "connection-type": "dingtalk_callback",
+                "hook-class-name": f"{_PKG}.hooks.event_callback.DingTalkEventCallbackHook",
+                "hook-name": "DingTalk Event Callback",
+                "conn-fields": {
+                    "token": {
+                        "label": "Token",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                        "description": "The callback token (signs every push).",
+                    },
+                    "max_skew": {
+                        "label": "Allowed clock skew",
+                        "schema": {"type": ["number", "null"], "default": 300},
+                        "description": "Seconds a request's timestamp may differ from now; older ones "
+                        "are refused as replays.",
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "extra"],
+                    "relabeling": {
+                        "host": "Callback URL",
+                        "login": "Receiver id (corpId or AppKey)",
+                        "password": "aes_key (43 characters)",
+                    },
+                    "placeholders": {
+                        "host": "https://airflow.example.com/dingtalk/events",
+                        "login": "dingxxxxxxxxxxxxxxxx",
+                    },
+                },
+            },
         ],
         "operators": [
+            {
+                "integration-name": "DingTalk",
+                "python-modules": [f"{_PKG}.operators.webhook", f"{_PKG}.operators.robot"],
+            },
+            {"integration-name": "DingTalk", "python-modules": [f"{_PKG}.operators.callback"]},
             {"integration-name": "DingTalk", "python-modules": [f"{_PKG}.operators.message"]},
         ],
         "triggers": [
             {"integration-name": "DingTalk", "python-modules": [f"{_PKG}.triggers.message"]},
+        ],
+        "plugins": [
+            {
+                "name": "dingtalk_event_receiver",
+                "plugin-class": f"{_PKG}.receiver.plugin.DingTalkEventReceiverPlugin",
+            }
         ],
     }
