@@ -7,9 +7,12 @@ services: each DAG runs with ``dag.test()``. A DAG tagged ``demo:expect-failed``
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,14 +29,39 @@ def _setup_environment() -> None:
 
 
 def _summary(message: dict) -> str:
-    msgtype = message.get("msgtype") or message.get("msgKey") or "?"
-    body = message.get(msgtype) if isinstance(message.get(msgtype), dict) else message
+    """One line per message: its type and the first of its title / content / text."""
+    msgtype = message.get("msgtype") or message.get("msgKey") or message.get("EventType") or "?"
+    body = message.get(msgtype) or message.get("msgParam") or message
+    if isinstance(body, str) and body.startswith("{"):
+        body = json.loads(body)
     text = ""
-    for key in ("title", "content", "text", "markdown", "msgParam"):
+    if isinstance(body, dict) and isinstance(body.get("body"), dict):  # oa: the title sits in its body
+        body = body["body"]
+    for key in ("title", "content", "text", "markdown", "processInstanceId"):
         if isinstance(body, dict) and body.get(key):
             text = str(body[key])
             break
     return f"[{msgtype}] " + textwrap.shorten(text.replace("\n", " ⏎ "), width=150, placeholder=" …")
+
+
+@contextlib.contextmanager
+def _output_to(log_path: Path) -> Iterator[None]:
+    """Send Airflow's task logging to a file, so the terminal shows what DingTalk received."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(log_path, "a", encoding="utf-8") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
 
 
 def main() -> int:
@@ -47,8 +75,11 @@ def main() -> int:
         from airflow.dag_processing.dagbag import DagBag
         from airflow.utils.db import initdb
 
-        initdb()
-        bag = DagBag(dag_folder=str(ROOT / "example_dags"), include_examples=False)
+        log_path = ROOT / ".airflow" / "demo.log"
+        log_path.write_text("")
+        with _output_to(log_path):
+            initdb()
+            bag = DagBag(dag_folder=str(ROOT / "example_dags"))
         if bag.import_errors:
             for path, err in bag.import_errors.items():
                 print(f"IMPORT ERROR {path}:\n{err}")
@@ -58,19 +89,48 @@ def main() -> int:
             dag = bag.dags[dag_id]
             expected = "failed" if EXPECT_FAILED in dag.tags else "success"
             seen = len(emulator.inbox())
-            print(f"\n=== {dag_id}: running (expected: {expected})")
-            run = dag.test()
+            print(f"\n=== {dag_id}: running (expected: {expected})", flush=True)
+            with _output_to(log_path):
+                run = dag.test()
             state = str(getattr(run.state, "value", run.state))
             ok = state == expected
             failures += not ok
             print(f"=== {dag_id}: {state} {'(as expected)' if ok else '<-- UNEXPECTED'}")
             for item in emulator.inbox()[seen:]:
                 print(f"    → {item.channel} to {item.target}: {_summary(item.message)}")
+        _show_event_to_dag_run(emulator, log_path)
         print(
             f"\n{len(bag.dags) - failures} of {len(bag.dags)} example DAGs behaved as expected; "
             f"DingTalk received {len(emulator.inbox())} messages."
         )
         return 1 if failures else 0
+
+
+def _show_event_to_dag_run(emulator: object, log_path: Path) -> None:
+    """DingTalk pushes an approval event to the registered callback; show the asset event it became."""
+    from airflow_provider_dingtalk.event_types import event_asset_uri
+
+    event = {
+        "EventType": "bpms_instance_change",
+        "processInstanceId": "demo-approval-1",
+        "type": "finish",
+        "result": "agree",
+        "staffId": "user1",
+    }
+    print("\n=== DingTalk pushes an approval event to the registered callback URL")
+    with _output_to(log_path):
+        acknowledged = emulator.push_event(event)  # type: ignore[attr-defined]
+    uri = event_asset_uri("bpms_instance_change")
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        events = session.scalars(
+            select(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id).where(AssetModel.uri == uri)
+        ).all()
+    print(f"    receiver acknowledged: {acknowledged}; asset events on {uri}: {len(events)}")
+    print("    (the scheduler now starts every DAG scheduled on that asset, e.g. example_dingtalk_on_approval)")
 
 
 if __name__ == "__main__":
