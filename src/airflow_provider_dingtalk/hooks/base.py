@@ -85,6 +85,7 @@ class DingTalkBaseHook(BaseHook):
         self.dingtalk_conn_id = dingtalk_conn_id
         self.retry_policy = retry_policy or RetryPolicy()
         self._clock = clock
+        self._token_caches: dict[Family, TokenCache] = {}
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -128,14 +129,17 @@ class DingTalkBaseHook(BaseHook):
         return self._token_cache("api").get(self._fetch_api_token)
 
     def _token_cache(self, family: Family) -> TokenCache:
+        # Built once per hook: checking the state folder takes syscalls that every call would repeat.
+        if family in self._token_caches:
+            return self._token_caches[family]
         from airflow_provider_dingtalk._filelock import state_dir
         from airflow_provider_dingtalk.token_cache import TokenCache, cache_key
 
         host = self.app.host if family == "oapi" else self.app.api_host
         directory = state_dir() if self.app.share_token else None
-        return TokenCache(
-            key=cache_key(host, family, self.app.app_key), directory=directory, clock=self._clock
-        )
+        key = cache_key(host, family, self.app.app_key)
+        cache = self._token_caches[family] = TokenCache(key=key, directory=directory, clock=self._clock)
+        return cache
 
     def _fetch_oapi_token(self) -> tuple[str, object]:
         params = {"appkey": self.app.app_key, "appsecret": self.app.app_secret.reveal()}
