@@ -152,6 +152,11 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {"integration-name": "DingTalk", "python-modules": [f"{_PKG}.triggers.message"]},
         ],
+        "notifications": [
+            f"{_PKG}.notifications.dingtalk.DingTalkNotifier",
+            f"{_PKG}.notifications.webhook.DingTalkWebhookNotifier",
+            f"{_PKG}.notifications.robot.DingTalkRobotNotifier",
+        ],
         "plugins": [
             {
                 "name": "dingtalk_event_receiver",

@@ -1,0 +1,198 @@
+"""What every DingTalk notifier shares: render on a copy, never raise, never hang.
+
+Airflow calls a notifier from a task's (or DAG's) state-change callback, so an alert that fails must
+not turn into a second failure, and an alert that waits must not keep the worker slot forever:
+
+* ``BaseNotifier.render_template_fields`` overwrites the instance's fields with their rendered values,
+  and one instance is reused (``default_args``, several tasks in one process). We render on a shallow
+  copy each call, so the second alert is rendered from the templates, not from the first one's text.
+* ``BaseNotifier.__call__`` re-raises whatever ``notify`` raises. Ours logs DingTalk's errcode (and
+  hint) and returns; a template that fails to render is logged and the default alert goes out instead.
+* The send runs in a daemon thread joined for at most ``timeout`` seconds. Inside it, retries and
+  rate-limit waits get ``timeout`` as their budget too, so normally the send gives up by itself; the
+  join is the hard stop if a single HTTP call outlives the budget.
+
+Imported by DAG files at parse time: no hook or ``requests`` at module level.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseNotifier
+
+from airflow_provider_dingtalk.notifications._alert import AlertFacts, facts_from_context
+
+if TYPE_CHECKING:
+    import jinja2
+    from airflow.sdk import DAG, Context
+
+    from airflow_provider_dingtalk.messages import Message
+    from airflow_provider_dingtalk.retry import RetryPolicy
+
+DEFAULT_TIMEOUT = 60.0
+"""Seconds a notifier may take in all, retries and rate-limit waits included."""
+
+
+class DingTalkBaseNotifier(BaseNotifier):
+    """Common behaviour of the DingTalk notifiers; use one of its subclasses.
+
+    :param text: the message text (markdown), a Jinja template; empty means the default alert.
+    :param title: the title shown in the conversation list, a Jinja template; defaults to the
+        alert's subject (e.g. "❌ Task failed: etl.load").
+    :param timeout: at most this many seconds for the whole alert, retries and waits included;
+        after it the notifier logs and returns.
+    :param retry_policy: override the default retry policy (its total time is capped by ``timeout``).
+    """
+
+    def __init__(
+        self,
+        *,
+        text: str | None = None,
+        title: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        retry_policy: RetryPolicy | None = None,
+    ) -> None:
+        super().__init__()
+        if timeout <= 0:
+            from airflow_provider_dingtalk.exceptions import DingTalkValidationError
+
+            raise DingTalkValidationError("timeout", "must be more than 0 seconds")
+        self.text = text
+        self.title = title
+        self.timeout = float(timeout)
+        self.retry_policy = retry_policy
+        self._template_error: str | None = None
+
+    # -- Airflow's entry points ------------------------------------------------------------------
+
+    def __call__(self, *args: Any) -> None:
+        """Send the alert for ``context``; logs instead of raising, returns within ``timeout``."""
+        context: dict[str, Any] = (
+            dict(args[0])
+            if len(args) == 1
+            else {
+                "dag": args[0],
+                "task_list": args[1],
+                "blocking_task_list": args[2],
+                "blocking_tis": args[3],
+            }
+        )
+        self._rendered(context).notify(context)  # type: ignore[arg-type]
+
+    def get_template_env(self, dag: DAG | None = None) -> jinja2.Environment:
+        # apache/airflow#64649: under `dags test` / dag.test() a DAG-level notifier gets the serialized
+        # DAG, which has no get_template_env; fall back to Airflow's default (sandboxed) environment.
+        if dag is not None and not hasattr(dag, "get_template_env"):
+            dag = None
+        return super().get_template_env(dag=dag)
+
+    def notify(self, context: Context) -> None:
+        """Send the alert (templates must already be rendered); never raises, bounded by ``timeout``."""
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                self._send_alert(context, deadline=time.monotonic() + self.timeout)
+            except Exception as exc:  # an alert must never fail the callback it reports on
+                self.log.error("DingTalk alert not delivered: %s", describe_error(exc))
+            finally:
+                done.set()
+
+        worker = threading.Thread(target=run, name=f"dingtalk-alert-{type(self).__name__}", daemon=True)
+        worker.start()
+        if not done.wait(self.timeout):
+            self.log.error(
+                "DingTalk alert not delivered within %.0f s (timeout); giving up so the worker is not held.",
+                self.timeout,
+            )
+
+    # -- for subclasses ---------------------------------------------------------------------------
+
+    def _send_alert(self, context: Context, *, deadline: float) -> None:
+        raise NotImplementedError
+
+    def _policy(self, deadline: float) -> RetryPolicy:
+        """The retry policy with its total time cut to what is left of the budget."""
+        from airflow_provider_dingtalk.retry import RetryPolicy
+
+        policy = self.retry_policy or RetryPolicy()
+        left = max(0.1, deadline - time.monotonic())
+        return replace(policy, max_elapsed=min(policy.max_elapsed, left))
+
+    def _facts(self, context: Mapping[str, Any]) -> AlertFacts:
+        return facts_from_context(context)
+
+    def _user_message(
+        self, facts: AlertFacts, size_of: Callable[[Message], int], limit: int, *, suffix: str = ""
+    ) -> Message | None:
+        """The user's own text as markdown, cut to fit ``limit``; ``None`` means: send the default alert."""
+        if not self.text or self._template_error:
+            return None
+        return fit_markdown(str(self.title or facts.subject), str(self.text), size_of, limit, suffix=suffix)
+
+    # -- internals --------------------------------------------------------------------------------
+
+    def _rendered(self, context: dict[str, Any]) -> DingTalkBaseNotifier:
+        """A copy with the templates rendered; on a template error, a copy that sends the default alert."""
+        clone = copy.copy(self)
+        try:
+            clone._update_context(context)  # type: ignore[arg-type]
+            clone.render_template_fields(context)  # type: ignore[arg-type]
+        except Exception as exc:
+            self.log.error("DingTalk notifier template failed (%s); sending the default alert instead.", exc)
+            clone = copy.copy(self)
+            clone._template_error = str(exc)
+        return clone
+
+
+def fit_markdown(
+    title: str, text: str, size_of: Callable[[Message], int], limit: int, *, suffix: str = ""
+) -> Message:
+    """``Markdown(title, text + suffix)``, the text (not the suffix) trimmed until it fits ``limit``."""
+    from airflow_provider_dingtalk.messages import Markdown, fit_text
+
+    message: Message = Markdown(title=title, text=text + suffix)
+    size = size_of(message)
+    budget = len(text.encode("utf-8"))
+    while size > limit and budget > 0:
+        budget = max(0, budget - (size - limit) - 16)  # JSON escaping: trim a little more each pass
+        message = Markdown(title=title, text=fit_text(text, budget) + suffix)
+        size = size_of(message)
+    return message
+
+
+def measure(render: Callable[[Message], str], limit: int) -> Callable[[Message], int]:
+    """A ``size_of`` for :func:`fit_alert`: the bytes ``render`` produces, even past the channel's limit.
+
+    The renderers refuse an oversized message, but say its size; any other refusal is re-raised.
+    """
+    from airflow_provider_dingtalk._json import utf8_len
+    from airflow_provider_dingtalk.exceptions import DingTalkValidationError
+
+    def size_of(message: Message) -> int:
+        try:
+            return utf8_len(render(message))
+        except DingTalkValidationError as exc:
+            if exc.limit == limit and exc.size is not None:
+                return exc.size
+            raise
+
+    return size_of
+
+
+def describe_error(exc: BaseException) -> str:
+    """One log line: DingTalk's errcode / code, its message and hint, or the error's type and text."""
+    from airflow_provider_dingtalk.exceptions import DingTalkAPIError
+
+    if isinstance(exc, DingTalkAPIError):
+        return str(exc)  # "DingTalk <api> failed with errcode N: errmsg hint (request id …)"
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, DingTalkAPIError):
+        return f"{exc} [errcode {cause.errcode}]"
+    return f"{type(exc).__name__}: {exc}"
