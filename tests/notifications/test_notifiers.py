@@ -1,0 +1,281 @@
+"""The three notifiers called the way Airflow calls them (``notifier(context)``), against the emulator.
+
+Contexts here are built by hand (what a task callback passes); ``test_dag_alerts.py`` runs real DAGs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+import time
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from airflow_provider_dingtalk.notifications import (
+    DingTalkNotifier,
+    DingTalkRobotNotifier,
+    DingTalkWebhookNotifier,
+    send_dingtalk_notification,
+    send_dingtalk_robot_notification,
+    send_dingtalk_webhook_notification,
+)
+from airflow_provider_dingtalk.notifications._base import DingTalkBaseNotifier
+from airflow_provider_dingtalk.retry import RetryPolicy
+from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
+
+FAST = RetryPolicy(initial_wait=0.01, max_wait=0.05, max_elapsed=10)
+LOG_URL = "http://airflow.example.com/dags/etl/runs/r1/tasks/load?try_number=2"
+
+
+def fake_context(
+    *,
+    task_id: str = "load",
+    run_id: str = "manual__r1",
+    exception: BaseException | str | None = None,
+    **ti: Any,
+) -> dict[str, Any]:
+    """What a task's on_failure_callback receives (the parts the alert reads)."""
+    start = dt.datetime(2025, 1, 1, 3, 0, tzinfo=dt.UTC)
+    fields: dict[str, Any] = {
+        "dag_id": "etl",
+        "task_id": task_id,
+        "run_id": run_id,
+        "map_index": 3,
+        "try_number": 2,
+        "max_tries": 2,
+        "state": "failed",
+        "start_date": start,
+        "end_date": start + dt.timedelta(seconds=42.5),
+        "hostname": "worker-7",
+        "log_url": LOG_URL,
+        **ti,
+    }
+    instance = SimpleNamespace(**fields)
+    return {"ti": instance, "task_instance": instance, "run_id": run_id, "exception": exception}
+
+
+@pytest.fixture
+def channels(dingtalk_conn: DingTalkEmulator, monkeypatch: pytest.MonkeyPatch) -> DingTalkEmulator:
+    """``dingtalk_default`` (app) and ``dingtalk_webhook_default`` (signed robot) → the emulator."""
+    robot = dingtalk_conn.add_robot()
+    monkeypatch.setenv("AIRFLOW_CONN_DINGTALK_WEBHOOK_DEFAULT", dingtalk_conn.webhook_connection_json(robot))
+    return dingtalk_conn
+
+
+class Logs:
+    """Everything logged: stdlib records and structlog's lines (Airflow's LoggingMixin prints those)."""
+
+    def __init__(self, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> None:
+        caplog.set_level(logging.DEBUG)
+        self.caplog, self.capfd, self.printed = caplog, capfd, ""
+
+    @property
+    def text(self) -> str:
+        out, err = self.capfd.readouterr()
+        self.printed += out + err
+        return self.caplog.text + self.printed
+
+
+@pytest.fixture
+def logs(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> Logs:
+    return Logs(caplog, capfd)
+
+
+def all_three(**kwargs: Any) -> list[DingTalkBaseNotifier]:
+    return [
+        DingTalkNotifier(userid_list=["user1"], retry_policy=FAST, **kwargs),
+        DingTalkWebhookNotifier(retry_policy=FAST, **kwargs),
+        DingTalkRobotNotifier(open_conversation_id="cidOps", retry_policy=FAST, **kwargs),
+    ]
+
+
+EVERY_FIELD = (
+    "etl", "load", "**Map index**: 3", "manual__r1", "2 of 3", "failed", "ValueError: bad row 17", "42.5 s",
+    "worker-7", LOG_URL, "View log",
+)  # fmt: skip
+
+
+def text_of(message: dict[str, Any]) -> str:
+    """The visible text of a delivered message, whatever the channel's dialect."""
+    return json.dumps(message, ensure_ascii=False)
+
+
+def test_function_style_aliases_are_the_classes() -> None:
+    assert send_dingtalk_notification is DingTalkNotifier
+    assert send_dingtalk_webhook_notification is DingTalkWebhookNotifier
+    assert send_dingtalk_robot_notification is DingTalkRobotNotifier
+
+
+def test_default_alert_on_every_channel_has_every_field(channels: DingTalkEmulator) -> None:
+    for notifier in all_three():
+        notifier(fake_context(exception=ValueError("bad row 17")))
+    inbox = channels.inbox()
+    assert [d.channel for d in inbox] == ["work_notification", "robot_webhook", "app_robot_group"]
+    for delivery in inbox:
+        text = text_of(delivery.message)
+        for expected in EVERY_FIELD:
+            assert expected in text, (delivery.channel, expected)
+
+
+@pytest.mark.parametrize("limit_channel", ["work_notification", "robot_webhook", "app_robot_group"])
+def test_a_100_kb_traceback_is_trimmed_and_delivered(channels: DingTalkEmulator, limit_channel: str) -> None:
+    huge = RuntimeError("boom " + "x" * 100_000)
+    notifier = {n.__class__.__name__: n for n in all_three()}[
+        {
+            "work_notification": "DingTalkNotifier",
+            "robot_webhook": "DingTalkWebhookNotifier",
+            "app_robot_group": "DingTalkRobotNotifier",
+        }[limit_channel]
+    ]
+    notifier(fake_context(exception=huge))
+    (delivery,) = channels.inbox(limit_channel)
+    text = text_of(delivery.message)
+    assert "RuntimeError: boom xxx" in text and "truncated" in text and LOG_URL in text
+    assert "x" * 100_000 not in text
+
+
+def test_work_notification_fits_2048_bytes_exactly(channels: DingTalkEmulator) -> None:
+    DingTalkNotifier(userid_list=["user1"], retry_policy=FAST)(fake_context(exception="é" * 5000))
+    (request,) = [r for r in channels.requests() if "asyncsend_v2" in r.path]
+    assert request.response["errcode"] == 0
+    (delivery,) = channels.inbox("work_notification")
+    size = len(json.dumps(delivery.message, ensure_ascii=False, separators=(",", ":")).encode())
+    assert 1900 < size <= 2048
+
+
+def test_user_text_and_title_are_templates(channels: DingTalkEmulator) -> None:
+    notifier = DingTalkWebhookNotifier(
+        title="{{ ti.task_id }} broke",
+        text="Run {{ run_id }} of {{ ti.dag_id }}: {{ exception }}",
+        retry_policy=FAST,
+    )
+    notifier(fake_context(exception="disk full"))
+    (delivery,) = channels.inbox("robot_webhook")
+    assert delivery.message["markdown"] == {"title": "load broke", "text": "Run manual__r1 of etl: disk full"}
+
+
+def test_one_instance_renders_each_context_afresh(channels: DingTalkEmulator) -> None:
+    notifier = DingTalkWebhookNotifier(
+        title="{{ ti.task_id }}", text="{{ ti.task_id }} in {{ run_id }}", retry_policy=FAST
+    )
+    notifier(fake_context(task_id="first", run_id="run_a"))
+    notifier(fake_context(task_id="second", run_id="run_b"))
+    texts = [d.message["markdown"]["text"] for d in channels.inbox("robot_webhook")]
+    assert texts == ["first in run_a", "second in run_b"]
+    assert notifier.text == "{{ ti.task_id }} in {{ run_id }}"  # the template itself is untouched
+
+
+def test_work_notification_text_is_unique_per_task_instance_try(channels: DingTalkEmulator) -> None:
+    notifier = DingTalkNotifier(
+        userid_list=["user1"], text="Something failed, please look.", retry_policy=FAST
+    )
+    notifier(fake_context(try_number=1))
+    notifier(fake_context(try_number=2))
+    texts = [text_of(d.message) for d in channels.inbox("work_notification")]
+    assert len(texts) == 2 and texts[0] != texts[1]  # DingTalk would drop the second identical one
+    assert "etl/manual__r1/load/3/1" in texts[0] and "etl/manual__r1/load/3/2" in texts[1]
+
+
+def test_a_broken_template_sends_the_default_alert(channels: DingTalkEmulator, logs: Logs) -> None:
+    DingTalkWebhookNotifier(text="{{ no_such_thing.attr }}", retry_policy=FAST)(fake_context(exception="x"))
+    (delivery,) = channels.inbox("robot_webhook")
+    assert "Task failed: etl.load[3]" in text_of(delivery.message)
+    assert "template failed" in logs.text
+
+
+def test_mentions_make_a_markdown_alert_with_the_link_inline(channels: DingTalkEmulator) -> None:
+    DingTalkWebhookNotifier(at_mobiles="13800000000", at_user_ids=["user1"], retry_policy=FAST)(
+        fake_context()
+    )
+    (delivery,) = channels.inbox("robot_webhook")
+    assert delivery.message["msgtype"] == "markdown"
+    assert (
+        delivery.message["at"]["atUserIds"] == ["user1"]
+        and "@13800000000" in delivery.message["markdown"]["text"]
+    )
+    assert f"[View log]({LOG_URL})" in delivery.message["markdown"]["text"]
+
+
+def test_app_robot_to_users(channels: DingTalkEmulator) -> None:
+    DingTalkRobotNotifier(user_ids="user1,user2", retry_policy=FAST)(fake_context())
+    assert sorted(d.target for d in channels.inbox("app_robot_oto")) == ["user1", "user2"]
+
+
+def test_dingtalk_down_logs_returns_in_bounded_time(channels: DingTalkEmulator, logs: Logs) -> None:
+    channels.stop()
+    notifiers = [
+        DingTalkNotifier(userid_list=["user1"], timeout=2),
+        DingTalkWebhookNotifier(timeout=2),
+        DingTalkRobotNotifier(open_conversation_id="cidOps", timeout=2),
+    ]
+    for notifier in notifiers:
+        started = time.monotonic()
+        notifier(fake_context(exception="x"))  # must not raise
+        assert time.monotonic() - started < 4
+    logged = logs.text
+    for name in ("DingTalkNotifier", "DingTalkWebhookNotifier", "DingTalkRobotNotifier"):
+        assert re.search(rf"not delivered.*\b{name}\b", logged), name
+
+
+def test_dingtalk_refusal_is_logged_with_its_errcode(channels: DingTalkEmulator, logs: Logs) -> None:
+    channels.inject(
+        "/topapi/message/corpconversation/asyncsend_v2", errcode=40056, errmsg="不合法的agentid", times=5
+    )
+    channels.inject("/robot/send", errcode=310000, errmsg="keywords not in content", times=5)
+    DingTalkNotifier(userid_list=["user1"], retry_policy=FAST)(fake_context())
+    DingTalkWebhookNotifier(retry_policy=FAST)(fake_context())
+    assert "errcode 40056" in logs.text and "errcode 310000" in logs.text
+    assert channels.inbox("work_notification") == [] and channels.inbox("robot_webhook") == []
+
+
+def test_a_hanging_dingtalk_is_cut_off_at_the_timeout(channels: DingTalkEmulator) -> None:
+    channels.inject("/robot/send", delay=5, times=3)
+    started = time.monotonic()
+    DingTalkWebhookNotifier(timeout=1)(fake_context())
+    assert time.monotonic() - started < 2
+
+
+def test_no_secret_in_any_alert_or_log(channels: DingTalkEmulator, logs: Logs) -> None:
+    robot = channels.add_robot()
+    secrets = [channels.app.app_secret, robot.token, str(robot.secret)]
+    for notifier in all_three():
+        notifier(fake_context(exception=ValueError("failed")))
+    channels.inject("/robot/send", errcode=300001, errmsg="token is not exist")
+    DingTalkWebhookNotifier(retry_policy=FAST)(fake_context())
+    tokens = [r.query.get("access_token") for r in channels.requests()]  # masked in the log, so read state
+    seen = logs.text + "".join(text_of(d.message) for d in channels.inbox())
+    for secret in [*secrets, *channels.state.tokens]:
+        assert secret not in seen
+    assert tokens  # the requests did happen
+
+
+def test_dag_level_notifier_renders_with_a_serialized_dag() -> None:
+    # apache/airflow#64649: under dag.test() the DAG in the context has no get_template_env.
+    notifier = DingTalkWebhookNotifier(text="{{ run_id }}")
+    env = notifier.get_template_env(dag=SimpleNamespace(dag_id="etl"))  # type: ignore[arg-type]
+    assert env.from_string("{{ x }}").render(x=1) == "1"
+
+
+def test_hitl_notifier_carries_the_required_action_link(
+    channels: DingTalkEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.providers.standard.operators.hitl import ApprovalOperator
+
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "http://airflow.example.com")
+    notifier = DingTalkWebhookNotifier(retry_policy=FAST)
+    approval = ApprovalOperator(task_id="approve", subject="Ship it?", notifiers=[notifier])
+    context = fake_context(task_id="approve", state="awaiting_input", map_index=-1)
+    context["task"] = approval
+    for hitl_notifier in approval.notifiers:
+        hitl_notifier(context)
+    (delivery,) = channels.inbox("robot_webhook")
+    card = delivery.message["actionCard"]
+    assert card["btns"][0] == {
+        "title": "Respond in Airflow",
+        "actionURL": "http://airflow.example.com/dags/etl/runs/manual__r1/tasks/approve/required_actions?map_index=-1",
+    }
+    assert card["btns"][1]["title"] == "View log" and "awaiting input" in card["title"]
