@@ -1,0 +1,140 @@
+"""Alert storms on one custom robot: 200 failures at once, paced and folded, none lost, never blocked."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_dingtalk._json import dumps, utf8_len
+from airflow_provider_dingtalk.messages import Markdown, Mentions, to_robot_webhook
+from airflow_provider_dingtalk.notifications import DingTalkWebhookNotifier
+from airflow_provider_dingtalk.notifications._storm import SpooledAlert, summary_message
+from airflow_provider_dingtalk.retry import RetryPolicy
+from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
+from tests.notifications.test_notifiers import fake_context
+
+FAST = RetryPolicy(initial_wait=0.01, max_wait=0.05, max_elapsed=10)
+BURST = 200
+
+
+class SharedFakeTime:
+    """One fake clock for every thread; sleeping moves it (and the emulator's clock) forward."""
+
+    def __init__(self, emulator: DingTalkEmulator) -> None:
+        self.now = time.time()
+        self.lock = threading.Lock()
+        self.emulator = emulator
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self.lock:
+            self.now += seconds
+            self.emulator.advance(seconds)
+
+
+@pytest.fixture
+def robot(dingtalk_emulator: DingTalkEmulator, monkeypatch: pytest.MonkeyPatch) -> DingTalkEmulator:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_DINGTALK_WEBHOOK_DEFAULT",
+        dingtalk_emulator.webhook_connection_json(dingtalk_emulator.add_robot()),
+    )
+    return dingtalk_emulator
+
+
+def accounted_tasks(messages: list[dict[str, Any]]) -> tuple[list[str], int]:
+    """Task ids named in the delivered messages, and how many more the summaries count without naming."""
+    named: list[str] = []
+    unnamed = 0
+    for message in messages:
+        text = (
+            message["markdown"]["text"] if message["msgtype"] == "markdown" else message["actionCard"]["text"]
+        )
+        if "folded into one" in text:
+            named += re.findall(r"\[(t\d+)\[3\]\]\(", text)
+            unnamed += sum(int(n) for n in re.findall(r"…and (\d+) more", text))
+        else:
+            named += re.findall(r"Task failed: etl\.(t\d+)\[3\]", text)[:1]
+    return named, unnamed
+
+
+def test_a_burst_of_200_failures_is_paced_folded_and_complete(
+    robot: DingTalkEmulator, tmp_path: Path
+) -> None:
+    fake = SharedFakeTime(robot)
+    notifier = DingTalkWebhookNotifier(retry_policy=FAST, timeout=300, clock=fake.clock, sleep=fake.sleep)
+    threads = [
+        threading.Thread(target=notifier, args=(fake_context(task_id=f"t{i}", exception=f"error {i}"),))
+        for i in range(BURST)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    requests = robot.requests("/robot/send")
+    assert [r.response["errcode"] for r in requests if r.response["errcode"] != 0] == []  # never 130101
+    delivered = robot.inbox("robot_webhook")
+    times = sorted(d.time for d in delivered)
+    busiest = max(sum(1 for t in times if start <= t < start + 60) for start in times)
+    assert busiest <= 20
+    named, unnamed = accounted_tasks([d.message for d in delivered])
+    assert len(named) == len(set(named))  # nobody told twice
+    assert len(named) + unnamed == BURST
+    assert any("folded into one" in str(d.message) for d in delivered)  # the storm was folded
+    assert len(delivered) < BURST
+    spool = [p for p in (tmp_path / "state").glob("alerts-*/*.json")]
+    assert spool == []  # nothing left behind
+
+
+def test_an_alert_left_behind_goes_out_with_the_next_one(robot: DingTalkEmulator) -> None:
+    fake = SharedFakeTime(robot)
+    robot.inject("/robot/send", status=503, times=50)  # DingTalk down for the first alert
+    first = DingTalkWebhookNotifier(retry_policy=FAST, timeout=1, clock=fake.clock, sleep=fake.sleep)
+    first(fake_context(task_id="t1"))
+    assert robot.inbox("robot_webhook") == []
+    with robot.state.lock:
+        robot.state.faults.clear()
+    DingTalkWebhookNotifier(retry_policy=FAST, clock=fake.clock, sleep=fake.sleep)(fake_context(task_id="t2"))
+    named, _ = accounted_tasks([d.message for d in robot.inbox("robot_webhook")])
+    assert sorted(named) == ["t1", "t2"]
+
+
+def _spooled(i: int, url_len: int = 200) -> SpooledAlert:
+    facts = {
+        "dag_id": f"dag_{i % 3}",
+        "task_id": f"t{i}",
+        "map_index": 3,
+        "run_id": "scheduled__2025-01-01",
+        "try_number": 1,
+        "max_tries": 0,
+        "state": "failed",
+        "log_url": "https://airflow.example.com/" + "x" * url_len,
+    }
+    mentions = Mentions(user_ids=[f"user{i % 2}"])
+    return SpooledAlert(path=Path(f"/nonexistent/{i}"), created=0.0, message=Markdown(title="t", text="t"),
+                        mentions=mentions, facts=facts)  # fmt: skip
+
+
+def test_summary_lists_what_fits_in_20000_bytes_then_counts_the_rest() -> None:
+    pending = [_spooled(i) for i in range(500)]
+    message, mentions, listed = summary_message(pending)
+    size = utf8_len(dumps(to_robot_webhook(message, mentions=mentions, msg_uuid="0" * 32)))
+    assert 19_000 < size <= 20_000
+    assert 0 < listed < 500 and f"…and {500 - listed} more" in message.text  # type: ignore[attr-defined]
+    assert "500 alerts" in message.title  # type: ignore[attr-defined]
+    assert mentions is not None and sorted(mentions.user_ids) == ["user0", "user1"]
+
+
+def test_summary_of_a_few_names_them_all_grouped_by_dag_and_run() -> None:
+    message, _, listed = summary_message([_spooled(i, url_len=10) for i in range(4)])
+    text = message.text  # type: ignore[attr-defined]
+    assert listed == 4 and "more" not in text.split("arrive as one:")[1]
+    assert text.count("**dag_0** · scheduled__2025-01-01") == 2  # t0, then t3 after dag_1 and dag_2
+    assert "❌ [t2[3]](https://airflow.example.com/xxxxxxxxxx) failed, try 1 of 1" in text
