@@ -64,10 +64,10 @@ with DAG(
             text="✅ {{ ti.task_id }} published the report for run {{ run_id }} (try {{ ti.try_number }}).",
         )
     )
-    def publish_report(answer: str) -> None:
-        print(f"report published: {answer}")
+    def publish_report() -> None:
+        print("report published")
 
     # [END howto_alert_success]
 
     load_orders.expand(region=["north", "south"])
-    publish_report(flaky_api())
+    flaky_api() >> publish_report()
