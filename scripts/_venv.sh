@@ -18,13 +18,16 @@ ensure_venv() {
     if [ ! -x "$dir/bin/python" ]; then
         "$(find_python)" -m venv "$dir"
     fi
-    # The stamp holds a hash of pyproject.toml, so a change of dependencies reinstalls.
-    local want; want=$(sha256sum pyproject.toml | cut -c1-16)
+    # Known-bad combinations of an older Airflow with newer libraries are capped in constraints/.
+    local constraints=() inputs=(pyproject.toml) cfile="constraints/airflow-$airflow.txt"
+    if [ -f "$cfile" ]; then constraints=(-c "$cfile"); inputs+=("$cfile"); fi
+    # The stamp holds a hash of what we install from, so a change of dependencies reinstalls.
+    local want; want=$(cat "${inputs[@]}" | sha256sum | cut -c1-16)
     if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
         "$dir/bin/python" -m pip install -q --disable-pip-version-check uv
         # Machines here set PYTHONDONTWRITEBYTECODE: compile at install time, or each `import airflow` costs ~2 s more.
         "$dir/bin/uv" pip install -q --python "$dir/bin/python" --compile-bytecode \
-            "apache-airflow==$airflow" -e ".[$extras]"
+            "${constraints[@]}" "apache-airflow==$airflow" -e ".[$extras]"
         echo "$want" > "$stamp"
     fi
 }
