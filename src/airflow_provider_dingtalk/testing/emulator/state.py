@@ -69,10 +69,12 @@ class Fault:
     ``delay``: wait that long first (a read timeout for a client with a shorter timeout), then answer.
     ``drop``: ``"before"`` closes the connection without handling the request; ``"after"`` handles it and
     then breaks the connection mid-response (the write happened, the client never hears of it).
+    ``skip``: let that many matching calls through first (fail the 3rd chunk of a batched send).
     """
 
     path: str
     times: int = 1
+    skip: int = 0
     errcode: int | None = None
     errmsg: str | None = None
     sub_code: int | None = None
@@ -191,6 +193,9 @@ class EmulatorState:
         with self.lock:
             for fault in self.faults:
                 if fault.path == path and fault.times > 0:
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        return None
                     fault.times -= 1
                     if fault.times == 0:
                         self.faults.remove(fault)
