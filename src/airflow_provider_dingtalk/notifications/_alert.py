@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 _ICONS = {"failed": "❌", "up_for_retry": "🔁", "success": "✅", "running": "▶️", "awaiting_input": "✋"}
 _EXCEPTION_MIN_BYTES = 64
+# Airflow 3.2 runs task failure callbacks without the error in the context (3.3 passes it).
+_NO_ERROR_IN_CONTEXT = "(this Airflow version does not pass the error to callbacks: see the log)"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,7 +99,8 @@ def facts_from_context(context: Mapping[str, Any]) -> AlertFacts:
         run_id=getattr(ti, "run_id", None) or context.get("run_id") or getattr(dag_run, "run_id", None),
         try_number=getattr(ti, "try_number", None),
         max_tries=getattr(ti, "max_tries", None),
-        exception=_exception_text(context.get("exception")),
+        exception=_exception_text(context.get("exception"))
+        or (_NO_ERROR_IN_CONTEXT if not dag_level and state in ("failed", "up_for_retry") else None),
         duration=_duration(dag_run) if dag_level else _duration(ti) or _duration(dag_run),
         hostname=getattr(ti, "hostname", None) or socket.gethostname(),
         log_url=_log_url(ti),
