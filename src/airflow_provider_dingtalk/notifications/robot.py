@@ -75,7 +75,7 @@ class DingTalkRobotNotifier(DingTalkBaseNotifier):
 
     def _send_alert(self, context: Context, *, deadline: float) -> None:
         from airflow_provider_dingtalk.hooks.dingtalk import DingTalkHook
-        from airflow_provider_dingtalk.operators._robot_common import as_list
+        from airflow_provider_dingtalk.operators._common import as_list
 
         message = self._message(context)
         hook = DingTalkHook(dingtalk_conn_id=self.dingtalk_conn_id, retry_policy=self._policy(deadline))

@@ -109,7 +109,7 @@ class DingTalkWebhookNotifier(DingTalkBaseNotifier):
 
     def _mentions(self) -> Mentions | None:
         from airflow_provider_dingtalk.messages import Mentions
-        from airflow_provider_dingtalk.operators._robot_common import as_list
+        from airflow_provider_dingtalk.operators._common import as_list
 
         mobiles, user_ids = as_list(self.at_mobiles), as_list(self.at_user_ids)
         if not (mobiles or user_ids or self.at_all):

@@ -6,7 +6,6 @@ module level.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -18,9 +17,9 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_dingtalk.exceptions import DingTalkError, DingTalkValidationError
 from airflow_provider_dingtalk.messages import Markdown, Message, Text
+from airflow_provider_dingtalk.operators._common import RenderMessageFields
 
 if TYPE_CHECKING:
-    import jinja2
     from airflow.sdk import Context
 
     from airflow_provider_dingtalk.hooks.dingtalk import DingTalkHook
@@ -38,7 +37,7 @@ FORBIDDEN_CODES = {
 }
 
 
-class _DingTalkAppOperator(BaseOperator):
+class _DingTalkAppOperator(RenderMessageFields, BaseOperator):
     """What the work-notification operators share: the connection, the agent id and the hook."""
 
     def __init__(
@@ -53,22 +52,6 @@ class _DingTalkAppOperator(BaseOperator):
         from airflow_provider_dingtalk.hooks.dingtalk import DingTalkHook
 
         return DingTalkHook(dingtalk_conn_id=self.dingtalk_conn_id)
-
-    def render_template(
-        self,
-        content: Any,
-        context: Context,
-        jinja_env: jinja2.Environment | None = None,
-        seen_oids: set[int] | None = None,
-    ) -> Any:
-        # Messages are frozen dataclasses, which Airflow would leave alone: render their fields.
-        if dataclasses.is_dataclass(content) and not isinstance(content, type):
-            changes = {
-                f.name: self.render_template(getattr(content, f.name), context, jinja_env, seen_oids)
-                for f in dataclasses.fields(content)
-            }
-            return dataclasses.replace(content, **changes)
-        return super().render_template(content, context, jinja_env, seen_oids)
 
 
 class DingTalkMessageOperator(_DingTalkAppOperator):

@@ -13,7 +13,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_dingtalk.exceptions import DingTalkValidationError
 from airflow_provider_dingtalk.messages import Message
-from airflow_provider_dingtalk.operators._robot_common import (
+from airflow_provider_dingtalk.operators._common import (
     RenderMessageFields,
     as_list,
     build_message,

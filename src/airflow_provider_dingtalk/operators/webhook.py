@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_dingtalk.messages import Mentions, Message
-from airflow_provider_dingtalk.operators._robot_common import (
+from airflow_provider_dingtalk.operators._common import (
     RenderMessageFields,
     as_list,
     build_message,

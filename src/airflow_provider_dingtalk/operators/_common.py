@@ -1,4 +1,4 @@
-"""What the robot operators share: the message shorthand and templating inside message objects.
+"""What the operators share: the message shorthand and templating inside message objects.
 
 Imported by DAG files at parse time through the operators: nothing heavy here.
 """
