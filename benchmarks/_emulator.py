@@ -11,11 +11,13 @@ import json
 import os
 import subprocess
 import sys
+import urllib.parse
 import urllib.request
 from collections import Counter
 from typing import Any
 
-_CONNECTION_PREFIX = "  connection: AIRFLOW_CONN_DINGTALK_DEFAULT="
+_CONNECTION_PREFIX = "  connection: "
+_READY = "Press Ctrl-C to stop."  # the tool's last line (cli.READY_LINE)
 
 
 class EmulatorProcess:
@@ -24,19 +26,24 @@ class EmulatorProcess:
     def __init__(self) -> None:
         self.url = ""
         self._connection: dict[str, Any] = {}
+        self.env: dict[str, str] = {}
+        """``AIRFLOW_CONN_*`` for every default connection id (app, custom robot, callback receiver)."""
         self._proc: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> EmulatorProcess:
         cmd = [sys.executable, "-m", "airflow_provider_dingtalk.testing.emulator.cli", "--port", "0"]
         self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
         assert self._proc.stdout is not None
-        for line in self._proc.stdout:  # the tool prints its URL, apps, then the connection
+        for line in self._proc.stdout:  # the tool prints its URL, apps, the connections, then _READY
             if line.startswith(_CONNECTION_PREFIX):
-                self._connection = json.loads(line[len(_CONNECTION_PREFIX) :].strip().strip("'"))
-                self.url = self._connection["host"]
+                name, _, value = line[len(_CONNECTION_PREFIX) :].strip().partition("=")
+                self.env[name] = value.strip("'")
+            elif line.strip() == _READY:
                 break
         else:
             raise RuntimeError(f"dingtalk-emulator exited with {self._proc.wait()} before printing its URL")
+        self._connection = json.loads(self.env["AIRFLOW_CONN_DINGTALK_DEFAULT"])
+        self.url = self._connection["host"]
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -53,8 +60,36 @@ class EmulatorProcess:
 
     def calls(self) -> Counter[str]:
         """Requests received so far, per path (control-API calls are not counted)."""
-        with urllib.request.urlopen(f"{self.url}/_emulator/requests", timeout=30) as resp:
-            return Counter(record["path"] for record in json.load(resp))
+        return Counter(record["path"] for record in self.requests())
+
+    def requests(self, path: str | None = None) -> list[dict[str, Any]]:
+        """The request log (secrets masked), optionally only the requests to ``path``."""
+        query = f"?{urllib.parse.urlencode({'path': path})}" if path else ""
+        return self._get(f"/_emulator/requests{query}")  # type: ignore[no-any-return]
+
+    def inbox(self, channel: str | None = None) -> list[dict[str, Any]]:
+        """What was delivered, optionally of one channel (``work_notification``, ``robot_webhook`` …)."""
+        query = f"?{urllib.parse.urlencode({'channel': channel})}" if channel else ""
+        return self._get(f"/_emulator/inbox{query}")  # type: ignore[no-any-return]
+
+    def now(self) -> float:
+        """The emulator's clock (real time plus what :meth:`advance` added)."""
+        return float(self._get("/_emulator/clock")["now"])
+
+    def advance(self, seconds: float) -> float:
+        """Move the emulator's clock forward; returns its new time."""
+        request = urllib.request.Request(
+            f"{self.url}/_emulator/clock/advance",
+            data=json.dumps({"seconds": seconds}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            return float(json.load(resp)["now"])
+
+    def _get(self, path: str) -> Any:
+        with urllib.request.urlopen(f"{self.url}{path}", timeout=60) as resp:
+            return json.load(resp)
 
 
 def task_env(conn_json: str, state_dir: str) -> dict[str, str]:

@@ -10,6 +10,9 @@ import threading
 from airflow_provider_dingtalk.testing.emulator.server import DingTalkEmulator
 from airflow_provider_dingtalk.testing.emulator.state import DEMO_APP, EmulatedApp
 
+READY_LINE = "Press Ctrl-C to stop."
+"""Printed last, after the connections: scripts that start the tool read up to it."""
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dingtalk-emulator", description=__doc__)
@@ -28,7 +31,10 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"  app: AppKey={app.app_key} AppSecret={app.app_secret} agent_id={app.agent_id}", flush=True
             )
-        print(f"  connection: AIRFLOW_CONN_DINGTALK_DEFAULT='{emulator.connection_json()}'", flush=True)
+        # Every default connection (app, custom robot "default", callback receiver), app first.
+        for name, value in emulator.airflow_env().items():
+            print(f"  connection: {name}='{value}'", flush=True)
+        print(READY_LINE, flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             stop.wait()
     return 0
