@@ -249,6 +249,8 @@ class DingTalkBaseHook(BaseHook):
         resp = self._send(method, self.app.api_host + path, params=params, json=json, headers=headers)
         body = _json_body(resp)
         if resp.ok:
+            if body and body.get("errcode", 0) not in (0, "0"):
+                oapi_result(resp, api=path)  # raises: an old-style errcode is an error, never success
             return body or {}
         body = body or {}
         code = str(body.get("code") or f"HTTP{resp.status_code}")
