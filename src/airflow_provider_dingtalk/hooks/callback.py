@@ -12,13 +12,19 @@ from typing import Any
 
 from airflow_provider_dingtalk.crypto import validate_aes_key
 from airflow_provider_dingtalk.event_types import is_known_tag
-from airflow_provider_dingtalk.exceptions import DingTalkValidationError
+from airflow_provider_dingtalk.exceptions import DingTalkAPIError, DingTalkValidationError
 from airflow_provider_dingtalk.hooks.base import DingTalkBaseHook
+from airflow_provider_dingtalk.retry import DingTalkTransportError
 
 __all__ = ["CallbackMixin", "mask_callback", "validate_callback"]
 
 MASK = "***"
 MAX_TAGS = 20  # TOP doc: call_back_tag list length ≤ 20
+_EXISTS = frozenset({71006, 400041})  # a callback is already registered
+_MISSING = frozenset({71007, 400040})  # no callback is registered
+_GET_PATH = "/call_back/get_call_back"
+_DELETE_PATH = "/call_back/delete_call_back"
+_REGISTER_PATH = "/call_back/register_call_back"
 
 
 def validate_callback(*, call_back_tags: Iterable[str], url: str, token: str, aes_key: str) -> list[str]:
@@ -89,7 +95,7 @@ class CallbackMixin(DingTalkBaseHook):
         :raises DingTalkValidationError: bad input, before anything is sent.
         :raises DingTalkAPIError: e.g. 71009 when the URL did not answer the handshake with ``success``.
         """
-        self._post_callback("/call_back/register_call_back", call_back_tags, url, token, aes_key)
+        self._post_callback(_REGISTER_PATH, call_back_tags, url, token, aes_key)
 
     def update_callback(self, *, call_back_tags: Iterable[str], url: str, token: str, aes_key: str) -> None:
         """Replace the registered callback (tags, URL and keys). DingTalk checks the URL again.
@@ -103,11 +109,18 @@ class CallbackMixin(DingTalkBaseHook):
 
     def get_callback(self) -> dict[str, Any]:
         """The registered callback: ``call_back_tag``, ``url``, and ``token``/``aes_key`` masked."""
-        return mask_callback(self.call_oapi("GET", "/call_back/get_call_back"))
+        return mask_callback(self.call_oapi("GET", _GET_PATH))
 
     def delete_callback(self) -> None:
         """Remove the registered callback; DingTalk stops pushing events."""
-        self.call_oapi("GET", "/call_back/delete_call_back")
+        lost: list[bool] = []
+        try:
+            self._call_noting_lost("GET", _DELETE_PATH, lost)
+        except DingTalkAPIError as exc:
+            # A retry after a lost answer finds nothing to delete: the lost attempt did it.
+            if not (lost and exc.errcode in _MISSING):
+                raise
+            self.log.info("The callback is deleted (by an earlier attempt whose answer was lost).")
 
     def get_callback_failed_results(self, *, max_pages: int = 1000) -> list[dict[str, Any]]:
         """Every event DingTalk failed to deliver (kept about a week), following ``has_more``.
@@ -120,7 +133,14 @@ class CallbackMixin(DingTalkBaseHook):
         """
         items: list[dict[str, Any]] = []
         for _ in range(max_pages):
-            body = self.call_oapi("GET", "/call_back/get_call_back_failed_result")
+            lost: list[bool] = []
+            body = self._call_noting_lost("GET", "/call_back/get_call_back_failed_result", lost)
+            if lost:
+                # DingTalk removes what it returns: a page whose answer was lost cannot be fetched again.
+                self.log.warning(
+                    "An answer of get_call_back_failed_result was lost; DingTalk may have dropped up to "
+                    "one page (200) of failed events with it."
+                )
             page = body.get("failed_list") or []
             items.extend(item for item in page if isinstance(item, dict))
             if not body.get("has_more") or not page:
@@ -134,5 +154,30 @@ class CallbackMixin(DingTalkBaseHook):
         self._mask(token)
         self._mask(aes_key)
         body = {"call_back_tag": checked, "token": token, "aes_key": aes_key, "url": url}
-        self.call_oapi("POST", path, json=body)
+        lost: list[bool] = []
+        try:
+            self._call_noting_lost("POST", path, lost, json=body)
+        except DingTalkAPIError as exc:
+            # A retry after a lost answer is told "already registered": fine if it is exactly ours.
+            if not (path == _REGISTER_PATH and lost and exc.errcode in _EXISTS and self._registered_as(body)):
+                raise
         self.log.info("DingTalk accepted the callback %s for %s", url, ", ".join(checked))
+
+    def _registered_as(self, body: dict[str, Any]) -> bool:
+        """Whether the registered callback is exactly ``body`` (tags, URL, token and aes_key)."""
+        current = self.call_oapi("GET", _GET_PATH)
+        return all(current.get(key) == body[key] for key in ("call_back_tag", "url", "token", "aes_key"))
+
+    def _call_noting_lost(
+        self, method: str, path: str, lost: list[bool], *, json: Any = None
+    ) -> dict[str, Any]:
+        """``call_oapi``, appending to ``lost`` when an attempt got no answer (DingTalk may have acted)."""
+
+        def attempt(token: str) -> dict[str, Any]:
+            try:
+                return self._oapi_request(method, path, params={"access_token": token}, json=json)
+            except DingTalkTransportError:
+                lost.append(True)
+                raise
+
+        return self._with_token("oapi", attempt)
