@@ -130,8 +130,11 @@ def create_receiver_app(
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    declared = request.headers.get("content-length", "").lstrip("0")
+    # isascii: "²".isdigit() is true but int("²") fails; the length test keeps int() off thousands of
+    # digits (ValueError). Both used to end in the catch-all 503.
+    is_number = declared.isascii() and declared.isdigit()
+    if is_number and (len(declared) > len(str(limit)) or int(declared) > limit):
         raise _Refuse(413, f"body larger than {limit} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -145,7 +148,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
 def _encrypt_field(body: bytes) -> str:
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a deeply nested body, e.g. 30,000 "["
         raise _Refuse(400, 'body must be JSON {"encrypt": "..."}') from None
     encrypt = data.get("encrypt") if isinstance(data, dict) else None
     if not isinstance(encrypt, str) or not encrypt:
@@ -156,7 +159,7 @@ def _encrypt_field(body: bytes) -> str:
 def _event(plaintext: str) -> dict[str, Any]:
     try:
         event = json.loads(plaintext)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise _Refuse(400, "decrypted message is not JSON") from None
     if not isinstance(event, dict) or not isinstance(event.get("EventType"), str) or not event["EventType"]:
         raise _Refuse(400, "decrypted message has no EventType")
