@@ -13,14 +13,30 @@
 | 40014, 42001; v1.0 HTTP 401 or   | call repeated with a fresh token   | raises                     |
 | InvalidAuthentication)           |                                    |                            |
 +----------------------------------+------------------------------------+----------------------------+
+| custom robot 130101 (more than   | every sender on the machine waits  | the hook's ``max_wait``    |
+| 20 messages a minute; DingTalk   | out the robot's 10-minute block    | (default 900 s; a          |
+| blocks the robot 10 minutes)     | (shared window), then sends again  | notifier's ``timeout``),   |
+|                                  |                                    | else ``RobotBusyError``    |
++----------------------------------+------------------------------------+----------------------------+
+| answer lost after DingTalk acted | retried like any connection error; | as transient failures      |
+| (read timeout, reset mid-answer) | what the repeat does depends on    |                            |
+|                                  | the API: work notification: shown  |                            |
+|                                  | once (143106 in getsendresult);    |                            |
+|                                  | custom robot: once (``msgUuid``);  |                            |
+|                                  | app robot: **shown twice**;        |                            |
+|                                  | register/delete callback: done     |                            |
+|                                  | once, the retry's 71006/71007 is   |                            |
+|                                  | taken as success; upload: an       |                            |
+|                                  | unused extra media id; failed      |                            |
+|                                  | callback events: that page is gone |                            |
++----------------------------------+------------------------------------+----------------------------+
 | anything else (bad credentials,  | raised at once with a hint saying  | no retry                   |
 | permissions, bad parameters)     | what to fix                        |                            |
 +----------------------------------+------------------------------------+----------------------------+
 
-A write whose response was lost (read timeout or reset after the request was sent) is retried
-too: DingTalk itself drops the duplicate for work notifications (same content to the same user
-once a day) and for custom robots (``msgUuid``); for other writes a duplicate is possible and the
-docs say so.
+An errcode in an HTTP 200 answer is an error on both API families, never a success. The docs'
+"What a lost answer means, per API" section explains the lost-answer row; ``tests/hardening/
+test_faults.py`` checks every row against every hook method and notifier.
 """
 
 from __future__ import annotations
