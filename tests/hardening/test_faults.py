@@ -53,9 +53,9 @@ from airflow_provider_dingtalk.testing.emulator.endpoints.work_notification impo
 from tests.notifications.test_notifiers import Logs, fake_context
 
 FAST = RetryPolicy(initial_wait=0.01, max_wait=0.05, max_elapsed=10)
-READ_TIMEOUT = 0.4  # for the read-timeout faults only; other tests wait up to CALM_READ_TIMEOUT
+READ_TIMEOUT = 0.3  # for the read-timeout faults only; other tests wait up to CALM_READ_TIMEOUT
 CALM_READ_TIMEOUT = 5.0  # so a busy CI machine never turns a slow answer into a lost one
-SLOW_READ_TIMEOUT = 1.0  # register/update wait for the check_url handshake DingTalk makes first
+SLOW_READ_TIMEOUT = 0.8  # register/update wait for the check_url handshake DingTalk makes first
 REGISTER = "/call_back/register_call_back"
 UPDATE = "/call_back/update_call_back"
 GET_CB = "/call_back/get_call_back"
@@ -493,10 +493,13 @@ def _inject(env: Env, op: Op, fault: Fault, *, times: int = 1) -> float:
     return delay
 
 
-def _settle(started: float, delay: float) -> None:
+def _settle(env: Env, path: str, delay: float) -> None:
     """Wait for a delayed request the client gave up on: DingTalk still handles it, late."""
-    if delay:
-        time.sleep(max(0.0, started + delay + 0.15 - time.monotonic()))
+    deadline = time.monotonic() + delay + 10
+    while delay and time.monotonic() < deadline:
+        if all(r.status for r in env.em.requests(path)):
+            return
+        time.sleep(0.02)
 
 
 CASES = [
@@ -515,7 +518,7 @@ def test_a_passing_fault_is_retried_and_the_effect_happens_once(env: Env, op: Op
     started = time.monotonic()
     result = op.run(env)
     elapsed = time.monotonic() - started
-    _settle(started, delay)
+    _settle(env, op.path, delay)
     assert elapsed < 2 * env.read_timeout + 2, "retried within a bounded time"
     outcome = op.check(env, result, fault.lost)
     assert outcome is not False
@@ -567,7 +570,7 @@ def test_a_fault_that_stays_fails_clearly_after_the_policy_s_attempts(env: Env, 
     with pytest.raises(kind, match=text) as info:
         op.run(env)
     elapsed = time.monotonic() - started
-    _settle(time.monotonic(), delay)
+    _settle(env, op.path, delay)
     assert op.path in str(info.value)
     assert env.em.calls(op.path) == THREE.attempts
     assert elapsed < THREE.attempts * (op.read_timeout + THREE.max_wait) + 2
