@@ -85,6 +85,16 @@ class DingTalkRegisterCallbackOperator(_CallbackOperator):
         self.update_if_exists = update_if_exists
         self.dingtalk_callback_conn_id = dingtalk_callback_conn_id
 
+    def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
+        super().render_template_fields(context, jinja_env)
+        # Airflow stores the rendered fields (shown in the UI) right after this; "token" is a name it
+        # masks, "aes_key" is not: register both values so that neither is stored in clear.
+        from airflow.sdk.log import mask_secret
+
+        for value in (self.token, self.aes_key):
+            if isinstance(value, str) and value:
+                mask_secret(value)
+
     def _settings(self) -> tuple[str, str, str]:
         """URL, token and aes_key: the arguments, else the callback connection."""
         url, token, aes_key = self.url, self.token, self.aes_key
