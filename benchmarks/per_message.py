@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def via_operator() -> object:
             op.userid_list, op.text = content("op")
-            return op.execute(context={})  # type: ignore[arg-type]
+            return op.execute(context={})
 
         def raw() -> object:
             user, text = content("raw")
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         def via_new_operator() -> object:
             user, text = content("new")
             fresh = DingTalkMessageOperator(task_id="notify", text=text, userid_list=user)
-            return fresh.execute(context={})  # type: ignore[arg-type]
+            return fresh.execute(context={})
 
         raw_for_fresh: list[float] = []
         for _ in range(-(-args.fresh // block) if args.fresh > 0 else 0):
