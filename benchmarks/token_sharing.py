@@ -3,7 +3,7 @@
 Starts the DingTalk emulator, then launches N fresh ``python -c`` task-like processes. Each builds a
 ``DingTalkHook`` from ``AIRFLOW_CONN_DINGTALK_DEFAULT``, reports ready, and waits; when all are ready
 they are released at once and call ``get_access_token()``. The emulator counts ``/gettoken`` calls.
-Then the same with the connection extra ``token_cache: false`` (each process for itself) for contrast.
+Then the same with the connection extra ``shared_cache: false`` (each process for itself) for contrast.
 
 Run: ``python benchmarks/token_sharing.py [--processes 50] [--check]``. Target: 1 gettoken call shared.
 """
@@ -101,7 +101,7 @@ def run_round(
     emulator: EmulatorProcess, processes: int, *, share: bool, mode: str, env: dict[str, str]
 ) -> Round:
     before = emulator.calls()["/gettoken"]
-    extra = {} if share else {"token_cache": False}
+    extra = {} if share else {"shared_cache": False}
     with tempfile.TemporaryDirectory(prefix="dingtalk-state-") as state:
         os.chmod(state, 0o700)
         procs = launch(processes, mode, {**env, **task_env(emulator.connection_json(**extra), state)})
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             alone = run_round(emulator, args.processes, share=False, mode=args.launch, env=env)
 
     print(f"\n{'token cache':22} {'gettoken calls':>14} {'distinct tokens':>16} {'slowest fetch s':>15}")
-    for name, result in (("shared (default)", shared), ("token_cache: false", alone)):
+    for name, result in (("shared (default)", shared), ("shared_cache: false", alone)):
         print(f"{name:22} {result.gettoken_calls:14d} {result.distinct_tokens:16d} {result.slowest:15.3f}")
 
     ok = shared.gettoken_calls == TARGET_CALLS and shared.distinct_tokens == 1

@@ -94,7 +94,7 @@ def get_provider_info() -> dict[str, Any]:
                         "schema": {"type": ["number", "null"], "default": 15},
                         "description": _TIMEOUT_HELP,
                     },
-                    "token_cache": {
+                    "shared_cache": {
                         "label": "Share the access token between task processes",
                         "schema": {"type": ["boolean", "null"], "default": True},
                         "description": "Keep the app access token in a file cache (mode 0600) so that all "

@@ -49,7 +49,7 @@ def test_token_cache_can_be_turned_off(
 ) -> None:
     from airflow_provider_dingtalk import token_cache
 
-    monkeypatch.setenv("AIRFLOW_CONN_DINGTALK_DEFAULT", dingtalk_emulator.connection_json(token_cache=False))
+    monkeypatch.setenv("AIRFLOW_CONN_DINGTALK_DEFAULT", dingtalk_emulator.connection_json(shared_cache=False))
     hook().get_access_token()
     token_cache._memory.clear()
     hook().get_access_token()

@@ -110,7 +110,7 @@ class DingTalkBaseHook(BaseHook):
             agent_id=str(agent_id) if agent_id not in (None, "") else None,
             connect_timeout=float(extra.get("connect_timeout") or DEFAULT_CONNECT_TIMEOUT),
             read_timeout=float(extra.get("read_timeout") or DEFAULT_READ_TIMEOUT),
-            share_token=str(extra.get("token_cache", True)).lower() not in ("false", "0", "no", "off"),
+            share_token=str(extra.get("shared_cache", True)).lower() not in ("false", "0", "no", "off"),
         )
 
     @cached_property
