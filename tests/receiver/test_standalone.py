@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,20 +55,34 @@ def serialize_example_dags() -> None:
     sync_bag_to_db(bag, bundle.name, None)
 
 
+def reset_approvals() -> None:
+    """Remove the approval asset's events, queue and the consumer's runs: the session shares one DB."""
+    from airflow.models.asset import AssetDagRunQueue, AssetEvent, AssetModel
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import delete, select
+
+    with create_session() as session:
+        asset_ids = select(AssetModel.id).where(AssetModel.uri == APPROVALS_URI)
+        session.execute(delete(DagRun).where(DagRun.dag_id == CONSUMER))
+        session.execute(delete(AssetDagRunQueue).where(AssetDagRunQueue.asset_id.in_(asset_ids)))
+        session.execute(delete(AssetEvent).where(AssetEvent.asset_id.in_(asset_ids)))
+
+
 class Airflow:
     """Airflow's public REST API, as the test reads it."""
 
-    def __init__(self, url: str, headers: dict[str, str] | None = None) -> None:
-        self.url, self.headers = url, headers or {}
+    def __init__(self, url: str, auth: Callable[[], dict[str, str]] = dict) -> None:
+        self.url, self.auth = url, auth
 
     def get(self, path: str, **params: Any) -> Any:
-        resp = requests.get(self.url + path, params=params, headers=self.headers, timeout=10)
+        resp = requests.get(self.url + path, params=params, headers=self.auth(), timeout=10)
         resp.raise_for_status()
         return resp.json()
 
     def unpause(self, dag_id: str) -> None:
         resp = requests.patch(
-            f"{self.url}/api/v2/dags/{dag_id}", json={"is_paused": False}, headers=self.headers, timeout=10
+            f"{self.url}/api/v2/dags/{dag_id}", json={"is_paused": False}, headers=self.auth(), timeout=10
         )
         resp.raise_for_status()
 
@@ -79,7 +93,7 @@ class Airflow:
 
     def queued_dags(self, dag_id: str) -> list[str]:
         resp = requests.get(
-            f"{self.url}/api/v2/dags/{dag_id}/assets/queuedEvents", headers=self.headers, timeout=10
+            f"{self.url}/api/v2/dags/{dag_id}/assets/queuedEvents", headers=self.auth(), timeout=10
         )
         if resp.status_code == 404:  # nothing queued
             return []
@@ -97,12 +111,16 @@ def airflow_api() -> Iterator[Airflow]:
         mp.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "True")
         initdb()
         serialize_example_dags()
+        reset_approvals()
         purge_cached_app()
-        with ThreadedServer(create_app(), name="airflow-api") as server:
-            api = Airflow(server.url)
-            api.unpause(CONSUMER)
-            yield api
-        purge_cached_app()
+        try:
+            with ThreadedServer(create_app(), name="airflow-api") as server:
+                api = Airflow(server.url)
+                api.unpause(CONSUMER)
+                yield api
+        finally:
+            purge_cached_app()
+            reset_approvals()
 
 
 def callback_conn(corp_id: str, url: str = "") -> tuple[str, dict[str, str]]:
@@ -242,7 +260,7 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float) -> float
 
 def login(base: str, username: str, password: str) -> dict[str, str]:
     """Log in at ``POST /auth/token`` as a REST client does; the Authorization header."""
-    resp = requests.post(base + "/auth/token", json={"username": username, "password": password}, timeout=5)
+    resp = requests.post(base + "/auth/token", json={"username": username, "password": password}, timeout=30)
     assert resp.status_code == 201
     return {"Authorization": f"Bearer {resp.json()['access_token']}"}
 
@@ -271,30 +289,37 @@ def test_console_script_against_airflow_api_server_with_a_login(
 
     initdb()  # the test session's SQLite DB, shared with the api-server process
     serialize_example_dags()
+    reset_approvals()
     bindir = Path(sys.executable).parent
     password = new_nonce(20)
-    (tmp_path / "passwords.json").write_text(json.dumps({"receiver": password}))
+    tester_password = new_nonce(20)
+    (tmp_path / "passwords.json").write_text(json.dumps({"receiver": password, "tester": tester_password}))
     (tmp_path / "password").write_text(password + "\n")
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     server_env = {
         **os.environ,
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "receiver:op",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "receiver:op,tester:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(tmp_path / "passwords.json"),
-        "AIRFLOW__API_AUTH__JWT_EXPIRATION_TIME": "1",  # so the receiver must renew its login
+        # JWTs live 1–2 s (whole seconds), so the receiver must renew its login.
+        "AIRFLOW__API_AUTH__JWT_EXPIRATION_TIME": "2",
         "AIRFLOW__API_AUTH__JWT_LEEWAY": "0",
         "AIRFLOW__API__BASE_URL": base,
+        # For the scheduler's task processes: the execution API on this server, and its JWTs.
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": base + "/execution/",
+        "AIRFLOW__API_AUTH__JWT_SECRET": new_nonce(64),
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "2",
     }
     api_log = tmp_path / "api-server.log"
     api = _start([str(bindir / "airflow"), "api-server", "--host", "127.0.0.1", "--port", str(port)],
                  server_env, api_log)  # fmt: skip
-    receiver = None
+    receiver = scheduler = None
     try:
         startup = _wait_http(base + "/api/v2/monitor/health", api, timeout=60)
-        airflow = Airflow(base, login(base, "receiver", password))
-        airflow.unpause(CONSUMER)
-        assert requests.get(base + "/api/v2/assets", timeout=5).status_code == 401  # no token-less calls
+        airflow = Airflow(base, lambda: login(base, "tester", tester_password))  # a login per call
+        assert requests.get(base + "/api/v2/assets", timeout=30).status_code == 401  # no token-less calls
 
         conn, keys = callback_conn(dingtalk_conn.app.corp_id)
         rport = _free_port()
@@ -315,26 +340,67 @@ def test_console_script_against_airflow_api_server_with_a_login(
         receiver_startup = _wait_http(receiver_url, receiver, timeout=30)
         register(receiver_url, keys)
 
+        # The first asset event after the server started takes it ~1.4 s (cold code paths); make it
+        # here, as an approval that did not finish, and clear the queue entry it made.
+        (asset,) = airflow.get("/api/v2/assets", uri_pattern=APPROVALS_URI)["assets"]
+        warm_up = {"asset_id": asset["id"], "extra": {"payload": {"processInstanceId": "w", "type": "start"}}}
+        warm = requests.post(base + "/api/v2/assets/events", json=warm_up, headers=airflow.auth(), timeout=30)
+        assert warm.status_code == 200
+        cleared = requests.delete(
+            f"{base}/api/v2/dags/{CONSUMER}/assets/queuedEvents", headers=airflow.auth(), timeout=30
+        )
+        assert cleared.status_code == 204
+        airflow.unpause(CONSUMER)
+
         first, second = approval("p-first"), approval("p-second")
         started = time.monotonic()
         assert dingtalk_conn.push_event(first)  # logs in at /auth/token
         latency = time.monotonic() - started
         assert dingtalk_conn.push_event(first)  # redelivered: no second asset event
-        time.sleep(2.1)  # the receiver's JWT has expired
+        time.sleep(3.1)  # the receiver's JWT has expired
         assert dingtalk_conn.push_event(second)  # 401 → logs in again → recorded
 
-        airflow.headers = login(base, "receiver", password)  # the test's first JWT has expired too
         payloads = [e["extra"]["payload"] for e in airflow.asset_events(APPROVALS_URI)]
         assert payloads.count(first) == 1
         assert payloads.count(second) == 1
         assert airflow.queued_dags(CONSUMER) == [CONSUMER]
+
+        # The scheduler turns the queue into one run of the consumer DAG, whose task reads the events.
+        started = time.monotonic()
+        scheduler = _start([str(bindir / "airflow"), "scheduler"], server_env, tmp_path / "scheduler.log")
+        run = wait_for_run(airflow, CONSUMER, timeout=120)
+        run_seconds = time.monotonic() - started
+        assert run["state"] == "success", (tmp_path / "scheduler.log").read_text(errors="replace")[-3000:]
+        assert run["run_type"] == "asset_triggered"
+        xcom = airflow.get(
+            f"/api/v2/dags/{CONSUMER}/dagRuns/{run['dag_run_id']}/taskInstances/handle_approvals"
+            "/xcomEntries/return_value"
+        )
+        # Airflow gives a run the events up to the moment its queue entry was created (the first
+        # event); "p-second" arrived while the DAG was already queued, so it goes to the next run.
+        assert xcom["value"] in (["p-first"], '["p-first"]')
     finally:
-        if receiver is not None:
-            _stop(receiver)
+        for proc in (scheduler, receiver):
+            if proc is not None:
+                _stop(proc)
         _stop(api)
-    log = api_log.read_text(errors="replace")
-    # The test logged in twice; the receiver once at its first event and again after the expiry.
-    assert log.count("path=/auth/token") == 4
-    assert password not in (tmp_path / "receiver.log").read_text(errors="replace")
-    print(f"api-server startup {startup:.1f} s, receiver startup {receiver_startup:.1f} s, "
-          f"event → asset event {latency * 1000:.0f} ms")  # fmt: skip
+        reset_approvals()
+    receiver_log = (tmp_path / "receiver.log").read_text(errors="replace")
+    # Once at the first event, once more after the JWT expired; never the password.
+    assert receiver_log.count("Logged in to Airflow") == 2, receiver_log
+    assert password not in receiver_log
+    print(
+        f"api-server startup {startup:.1f} s, receiver startup {receiver_startup:.1f} s, "
+        f"event → asset event {latency * 1000:.0f} ms, scheduler start → run done {run_seconds:.1f} s"
+    )
+
+
+def wait_for_run(airflow: Airflow, dag_id: str, *, timeout: float) -> dict[str, Any]:
+    """The DAG's first run once it has finished (success or failed)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = airflow.get(f"/api/v2/dags/{dag_id}/dagRuns")["dag_runs"]
+        if runs and runs[0]["state"] in ("success", "failed"):
+            return dict(runs[0])
+        time.sleep(1)
+    raise AssertionError(f"no finished run of {dag_id} within {timeout} s")

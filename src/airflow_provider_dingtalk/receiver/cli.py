@@ -39,7 +39,7 @@ def build_receiver(
     token: str | None = None,
     path: str = "/dingtalk/events",
     state_file: Path | None = None,
-    timeout: float = 1.0,
+    timeout: float = 10.0,
 ) -> FastAPI:
     """The receiver app posting to Airflow's REST API; reads and checks the connection now.
 
@@ -51,7 +51,8 @@ def build_receiver(
     :param path: the URL path DingTalk posts to.
     :param state_file: SQLite file remembering handled events (default: the provider's state folder;
         in memory if that folder cannot be made safely).
-    :param timeout: seconds per REST call; DingTalk waits about 1.5 s for the whole answer.
+    :param timeout: seconds per REST call (see :class:`~.sinks.RestApiAssetSink` for why it exceeds
+        DingTalk's 1.5 s deadline).
     :raises DingTalkValidationError: the connection is incomplete (naming the field).
     :raises AirflowNotFoundException: the connection does not exist.
     """
@@ -94,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
         "--token-file", type=Path, help=f"file holding a JWT instead of a login (else ${TOKEN_ENV})"
     )
     p.add_argument("--state-file", type=Path, help="SQLite file of handled events (default: state folder)")
-    p.add_argument("--timeout", type=float, default=1.0, help="seconds per Airflow API call (default: 1)")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds per Airflow API call (default: 10)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return p
 

@@ -19,11 +19,14 @@ type): there is nothing to run, and DingTalk must not keep retrying.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Protocol
 
 from airflow_provider_dingtalk.event_types import event_asset_uri
 
 __all__ = ["AssetEventSink", "DatabaseAssetSink", "RestApiAssetSink", "SinkUnavailable", "event_extra"]
+
+log = logging.getLogger(__name__)
 
 
 class SinkUnavailable(Exception):
@@ -72,7 +75,10 @@ class RestApiAssetSink:
     :param username: with ``password``: fetch a JWT from ``POST /auth/token`` (simple or FAB auth manager).
     :param password: see ``username``.
     :param token: a ready JWT instead of username/password.
-    :param timeout: seconds per request; keep well under DingTalk's ~1.5 s deadline.
+    :param timeout: seconds per request. Longer than DingTalk's ~1.5 s deadline on purpose: a late
+        answer only costs a DingTalk retry, which the receiver's de-duplication acknowledges, while
+        giving up early can abandon a POST that Airflow still commits — and then the retry would
+        create a second asset event. (The first POST after an API server starts took 1.4 s here.)
     """
 
     def __init__(
@@ -82,7 +88,7 @@ class RestApiAssetSink:
         username: str | None = None,
         password: str | None = None,
         token: str | None = None,
-        timeout: float = 1.0,
+        timeout: float = 10.0,
     ) -> None:
         import requests
 
@@ -102,6 +108,7 @@ class RestApiAssetSink:
                     f"Airflow refused the login for {self._username!r}: HTTP {resp.status_code}"
                 )
             self._token = str(resp.json().get("access_token") or "")
+            log.info("Logged in to Airflow at %s as %r", self.base_url, self._username)
         return {"Authorization": f"Bearer {self._token}"} if self._token else {}
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
