@@ -60,7 +60,7 @@ with DAG(
     def handle_approvals(*, triggering_asset_events: dict | None = None) -> list[str]:
         done = []
         for asset_event in (triggering_asset_events or {}).get(APPROVALS, []):
-            approval = asset_event.extra["payload"]
+            approval = asset_event.extra.get("payload") or {}  # events made by hand have none
             if approval.get("type") == "finish":
                 print(f"Approval {approval['processInstanceId']} finished: {approval.get('result')}")
                 done.append(approval["processInstanceId"])

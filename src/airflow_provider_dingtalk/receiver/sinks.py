@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
+from airflow_provider_dingtalk._redact import Secret
 from airflow_provider_dingtalk.event_types import event_asset_uri
 
 __all__ = ["AssetEventSink", "DatabaseAssetSink", "RestApiAssetSink", "SinkUnavailable", "event_extra"]
@@ -93,23 +94,25 @@ class RestApiAssetSink:
         import requests
 
         self.base_url = base_url.rstrip("/")
-        self._username, self._password, self._token, self._timeout = username, password, token, timeout
+        # Kept as Secret so that a traceback printing locals or attributes shows neither.
+        self._username, self._timeout = username, timeout
+        self._password, self._token = Secret(password or ""), Secret(token or "")
         self._session = requests.Session()
 
     def _auth(self, *, renew: bool = False) -> dict[str, str]:
         if (renew or not self._token) and self._username:
             resp = self._session.post(
                 f"{self.base_url}/auth/token",
-                json={"username": self._username, "password": self._password},
+                json={"username": self._username, "password": self._password.reveal()},
                 timeout=self._timeout,
             )
             if not resp.ok:
                 raise SinkUnavailable(
                     f"Airflow refused the login for {self._username!r}: HTTP {resp.status_code}"
                 )
-            self._token = str(resp.json().get("access_token") or "")
+            self._token = Secret(str(resp.json().get("access_token") or ""))
             log.info("Logged in to Airflow at %s as %r", self.base_url, self._username)
-        return {"Authorization": f"Bearer {self._token}"} if self._token else {}
+        return {"Authorization": f"Bearer {self._token.reveal()}"} if self._token else {}
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         import requests
