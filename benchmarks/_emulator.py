@@ -11,9 +11,11 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.parse
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 _CONNECTION_PREFIX = "  connection: "
@@ -98,3 +100,11 @@ def task_env(conn_json: str, state_dir: str) -> dict[str, str]:
     env["AIRFLOW_CONN_DINGTALK_DEFAULT"] = conn_json
     env["AIRFLOW_DINGTALK_STATE_DIR"] = state_dir
     return env
+
+
+def timed_block(call: Callable[[], object], n: int, into: list[float]) -> None:
+    """Time ``n`` calls one by one; benchmarks alternate such blocks so noise hits both sides alike."""
+    for _ in range(n):
+        started = time.perf_counter()
+        call()
+        into.append(time.perf_counter() - started)

@@ -17,22 +17,13 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from collections import Counter
-from collections.abc import Callable
 
-from _emulator import EmulatorProcess, task_env
+from _emulator import EmulatorProcess, task_env, timed_block
 
 TARGET_RATIO = 1.10
 PATH = "/topapi/v2/user/get"
 BODY = {"userid": "user1", "language": "zh_CN"}
-
-
-def timed_block(call: Callable[[], object], n: int, into: list[float]) -> None:
-    for _ in range(n):
-        started = time.perf_counter()
-        call()
-        into.append(time.perf_counter() - started)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,24 +25,15 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
-from _emulator import EmulatorProcess, task_env
+from _emulator import EmulatorProcess, task_env, timed_block
 
 TARGET_RATIO = 1.10
 PATH = "/topapi/message/corpconversation/asyncsend_v2"
 USERS = 100
-
-
-def timed_block(call: Callable[[], object], n: int, into: list[float]) -> None:
-    for _ in range(n):
-        started = time.perf_counter()
-        call()
-        into.append(time.perf_counter() - started)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -127,10 +127,14 @@ def _show_event_to_dag_run(emulator: object, log_path: Path) -> None:
 
     with create_session() as session:
         events = session.scalars(
-            select(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id).where(AssetModel.uri == uri)
+            select(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .where(AssetModel.uri == uri)
         ).all()
     print(f"    receiver acknowledged: {acknowledged}; asset events on {uri}: {len(events)}")
-    print("    (the scheduler now starts every DAG scheduled on that asset, e.g. example_dingtalk_on_approval)")
+    print(
+        "    (the scheduler now starts every DAG scheduled on that asset, e.g. example_dingtalk_on_approval)"
+    )
 
 
 if __name__ == "__main__":

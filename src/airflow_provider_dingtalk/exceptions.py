@@ -130,13 +130,14 @@ _HINTS: dict[int | str, str] = {
     40014: "DingTalk rejected a freshly fetched access token as well; check that the AppKey belongs to this "
     "organisation and app.",
     # Event callback registration (call_back API): what to fix at the receiver or in the request.
-    71006: "A callback is already registered for this organisation: use update (DingTalkUpdateCallbackOperator) "
-    "or delete it first.",
+    71006: "A callback is already registered for this organisation: use update "
+    "(DingTalkUpdateCallbackOperator) or delete it first.",
     71007: "No callback is registered for this organisation: register one first.",
     71008: "call_back_tags contains an event type DingTalk does not know.",
     71009: "Your URL did not answer the check_url handshake with an encrypted success: check that the "
     "receiver uses the same token and aes_key as the registration, and the corpId as receiver id.",
-    71010: "The registration body is missing fields or has a bad format (call_back_tag, token, aes_key, url).",
+    71010: "The registration body is missing fields or has a bad format "
+    "(call_back_tag, token, aes_key, url).",
     71011: "The callback URL is not a valid http(s) URL.",
     71012: "DingTalk could not reach your URL for the check_url handshake: it must be publicly reachable, "
     "answer within about 1.5 s, and the receiver must be running.",

@@ -62,12 +62,9 @@ class DingTalkRobotNotifier(DingTalkBaseNotifier):
         retry_policy: RetryPolicy | None = None,
     ) -> None:
         super().__init__(text=text, title=title, timeout=timeout, retry_policy=retry_policy)
-        if (open_conversation_id is None) == (user_ids is None):
-            from airflow_provider_dingtalk.exceptions import DingTalkValidationError
+        from airflow_provider_dingtalk.operators._common import check_robot_target
 
-            raise DingTalkValidationError(
-                "open_conversation_id", "give exactly one of open_conversation_id or user_ids"
-            )
+        check_robot_target(open_conversation_id, user_ids)
         self.open_conversation_id = open_conversation_id
         self.user_ids = user_ids
         self.robot_code = robot_code

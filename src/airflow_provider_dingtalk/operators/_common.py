@@ -41,6 +41,14 @@ def build_message(
     return Markdown(title=str(title), text=str(markdown))
 
 
+def check_robot_target(open_conversation_id: str | None, user_ids: Sequence[str] | str | None) -> None:
+    """An app-robot message goes to one group or to users, never both or neither."""
+    if (open_conversation_id is None) == (user_ids is None):
+        raise DingTalkValidationError(
+            "open_conversation_id", "give exactly one of open_conversation_id or user_ids"
+        )
+
+
 def as_list(value: Sequence[str] | str | None) -> list[str]:
     """A list, or a comma-separated string (what a template renders to), as a list of non-empty items."""
     if value is None:

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_dingtalk.exceptions import DingTalkValidationError
 from airflow_provider_dingtalk.messages import Message
 from airflow_provider_dingtalk.operators._common import (
     RenderMessageFields,
     as_list,
     build_message,
+    check_robot_target,
     check_shorthand,
 )
 
@@ -73,10 +73,7 @@ class DingTalkRobotMessageOperator(RenderMessageFields, BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         check_shorthand(message, text, markdown, title)
-        if (open_conversation_id is None) == (user_ids is None):
-            raise DingTalkValidationError(
-                "open_conversation_id", "give exactly one of open_conversation_id or user_ids"
-            )
+        check_robot_target(open_conversation_id, user_ids)
         self.message = message
         self.text = text
         self.markdown = markdown
