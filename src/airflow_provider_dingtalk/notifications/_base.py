@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -137,6 +137,20 @@ class DingTalkBaseNotifier(BaseNotifier):
         if not self.text or self._template_error:
             return None
         return fit_markdown(str(self.title or facts.subject), str(self.text), size_of, limit, suffix=suffix)
+
+    def _do_render_template_fields(
+        self,
+        parent: Any,
+        template_fields: Iterable[str],
+        context: Any,
+        jinja_env: Any,
+        seen_oids: set[int],
+    ) -> None:
+        # Airflow 3.2 keeps the template when it renders to an empty value (``if rendered_content:``),
+        # so "{{ '' }}" would be sent as a user id; 3.3 stores every result. Store every result here too.
+        for name in template_fields:
+            value = self.render_template(getattr(parent, name), context, jinja_env, seen_oids)
+            setattr(parent, name, value)
 
     # -- internals --------------------------------------------------------------------------------
 
