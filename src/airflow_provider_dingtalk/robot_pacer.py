@@ -103,15 +103,6 @@ class RobotPacer:
             now = self.clock()
             return self._status(state, now)
 
-    def try_acquire(self) -> bool:
-        """Take a send slot if one is free now; never waits."""
-        with self._state(write=True) as state:
-            now = self.clock()
-            if self._status(state, now).free > 0:
-                state.sends.append(now)
-                return True
-            return False
-
     def acquire(self, *, deadline: float | None = None) -> float:
         """Wait until a send slot is free and take it.
 
