@@ -130,13 +130,17 @@ def test_raw_dict_and_departments(dingtalk_conn: DingTalkEmulator) -> None:
     assert body["agent_id"] == dingtalk_conn.app.agent_id
 
 
-def test_12345_users_take_three_calls(dingtalk_conn: DingTalkEmulator) -> None:
+def test_12345_users_take_three_calls(
+    dingtalk_conn: DingTalkEmulator, capsys: pytest.CaptureFixture[str]
+) -> None:
     users = [f"user{i}" for i in range(12_345)]
     task_ids = hook().send_work_notification(m.Text(content="all"), userid_list=users + users[:10])
     assert len(task_ids) == 3 and len(set(task_ids)) == 3
     sizes = [len(r.body["userid_list"].split(",")) for r in dingtalk_conn.requests(SEND_PATH)]
     assert sizes == [MAX_USERIDS_PER_CALL, MAX_USERIDS_PER_CALL, 2_345]
     assert len(dingtalk_conn.inbox()) == 12_345  # duplicates removed, none lost
+    # a batched send leaves one summary line with every task id in the task log
+    assert f"sent in 3 calls to 12345 users and 0 departments: task ids {task_ids}" in capsys.readouterr().out
 
 
 def test_department_cap_and_dedup_keep_order(dingtalk_conn: DingTalkEmulator) -> None:
