@@ -279,3 +279,26 @@ def test_hitl_notifier_carries_the_required_action_link(
         "actionURL": "http://airflow.example.com/dags/etl/runs/manual__r1/tasks/approve/required_actions?map_index=-1",
     }
     assert card["btns"][1]["title"] == "View log" and "awaiting input" in card["title"]
+
+
+async def test_awaited_in_the_triggerer_it_does_not_block_the_loop(channels: DingTalkEmulator) -> None:
+    """Deadline Alerts await the notifier (``await notifier``) on the triggerer's event loop."""
+    import asyncio
+
+    notifier = DingTalkWebhookNotifier(text="Deadline missed for {{ ti.task_id }}", retry_policy=FAST)
+    notifier.context = fake_context()  # type: ignore[assignment]
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.001)
+            ticks += 1
+
+    beat = asyncio.create_task(ticker())
+    channels.inject("/robot/send", delay=0.3)  # a slow DingTalk: the loop must keep running meanwhile
+    await notifier
+    beat.cancel()
+    (delivered,) = channels.inbox("robot_webhook")
+    assert delivered.message["markdown"]["text"] == "Deadline missed for load"
+    assert ticks > 50

@@ -114,6 +114,16 @@ class DingTalkBaseNotifier(BaseNotifier):
                 self.timeout,
             )
 
+    async def async_notify(self, context: Context) -> None:
+        """Send from the triggerer (Deadline Alerts): the same bounded, never-raising send, off the loop.
+
+        The triggerer awaits the notifier after rendering its templates; the send blocks on HTTP, so it
+        runs in a worker thread and the triggerer's event loop keeps serving other triggers.
+        """
+        import asyncio
+
+        await asyncio.to_thread(self.notify, context)
+
     # -- for subclasses ---------------------------------------------------------------------------
 
     def _send_alert(self, context: Context, *, deadline: float) -> None:
