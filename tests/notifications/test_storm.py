@@ -106,6 +106,32 @@ def test_an_alert_left_behind_goes_out_with_the_next_one(robot: DingTalkEmulator
     assert sorted(named) == ["t1", "t2"]
 
 
+def test_an_alert_resent_after_a_crash_is_shown_once(robot: DingTalkEmulator) -> None:
+    """A process dies after DingTalk took its alert but before the spool file went: the resend is a repeat."""
+    import os
+    import shutil
+
+    fake = SharedFakeTime(robot)
+    robot.inject("/robot/send", status=503, times=50)  # DingTalk down: t1 stays spooled
+    DingTalkWebhookNotifier(retry_policy=FAST, timeout=1, clock=fake.clock, sleep=fake.sleep)(
+        fake_context(task_id="t1")
+    )
+    (spooled,) = Path(os.environ["AIRFLOW_DINGTALK_STATE_DIR"]).glob("alerts-*/[0-9]*.json")
+    kept = shutil.copy(spooled, spooled.parent / "kept")
+    with robot.state.lock:
+        robot.state.faults.clear()
+    DingTalkWebhookNotifier(retry_policy=FAST, clock=fake.clock, sleep=fake.sleep)(fake_context(task_id="t2"))
+    assert not spooled.exists()  # t1 went out with t2 and its file was removed ...
+    Path(kept).rename(spooled)  # ... but as if that process died first: the file is back
+    DingTalkWebhookNotifier(retry_policy=FAST, clock=fake.clock, sleep=fake.sleep)(fake_context(task_id="t3"))
+    assert not spooled.exists()
+    sends = [r.body for r in robot.requests("/robot/send") if r.status == 200]
+    t1_uuids = {b["msgUuid"] for b in sends if "etl.t1[3]" in dumps(b)}
+    assert len(t1_uuids) == 1  # the resend carried the same msgUuid ...
+    named, _ = accounted_tasks([d.message for d in robot.inbox("robot_webhook")])
+    assert sorted(named) == ["t1", "t2", "t3"]  # ... so DingTalk showed t1 once
+
+
 def _spooled(i: int, url_len: int = 200) -> SpooledAlert:
     facts = {
         "dag_id": f"dag_{i % 3}",
@@ -119,7 +145,7 @@ def _spooled(i: int, url_len: int = 200) -> SpooledAlert:
     }
     mentions = Mentions(user_ids=[f"user{i % 2}"])
     return SpooledAlert(path=Path(f"/nonexistent/{i}"), created=0.0, message=Markdown(title="t", text="t"),
-                        mentions=mentions, facts=facts)  # fmt: skip
+                        mentions=mentions, facts=facts, msg_uuid=f"uuid{i}")  # fmt: skip
 
 
 def test_summary_lists_what_fits_in_20000_bytes_then_counts_the_rest() -> None:

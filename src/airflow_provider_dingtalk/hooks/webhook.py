@@ -179,11 +179,15 @@ class DingTalkWebhookHook(BaseHook):
 
         return pacer_for(self.robot.host, self.robot.token.reveal(), clock=self._clock, sleep=self._sleep)
 
-    def send(self, message: Message, *, mentions: Mentions | None = None) -> None:
+    def send(
+        self, message: Message, *, mentions: Mentions | None = None, msg_uuid: str | None = None
+    ) -> None:
         """Send ``message`` to the robot's group.
 
         :param message: Text, Markdown, Link, ActionCard or FeedCard.
         :param mentions: who to @-mention (Text and Markdown); their ``@…`` is added to the text if missing.
+        :param msg_uuid: DingTalk's idempotency key; give the same one when sending the same message again
+            (e.g. after a crash), and DingTalk shows it once. A new one is made if not given.
         :raises DingTalkValidationError: the message breaks a DingTalk limit (nothing was sent).
         :raises DingTalkAPIError: DingTalk refused it; ``hint`` says what to fix.
         :raises RobotBusyError: the robot stays rate-limited for longer than ``max_wait``.
@@ -191,7 +195,7 @@ class DingTalkWebhookHook(BaseHook):
         from airflow_provider_dingtalk.messages import to_robot_webhook
 
         # One msgUuid for every attempt: DingTalk shows a retried message only once.
-        body = to_robot_webhook(message, mentions=mentions, msg_uuid=uuid.uuid4().hex)
+        body = to_robot_webhook(message, mentions=mentions, msg_uuid=msg_uuid or uuid.uuid4().hex)
         deadline = self._clock() + self.max_wait
         while True:
             try:

@@ -25,9 +25,9 @@ Races, and why they are safe:
 4. *An owner gives up* (its deadline passed, DingTalk down). Its file stays; the next drain for that
    robot sends or folds it, so the alert arrives late rather than never. Files older than
    :data:`SPOOL_MAX_AGE` are dropped, with an error listing them, so a dead robot can't grow the spool.
-5. *A process dies between DingTalk's "ok" and the delete.* The next drain sends that alert again:
-   delivery is at least once. The window is one HTTP answer wide: each file is deleted right after
-   its own send.
+5. *A process dies between DingTalk's "ok" and the delete.* The next drain sends that alert again,
+   with the ``msgUuid`` stored in its file (a fold: a hash of its members' ids), so DingTalk shows it
+   once. Beyond DingTalk's de-duplication window delivery is at least once.
 6. *Lock order.* The pacer takes its own lock inside ``send``; it never takes the drain lock, so the
    two cannot deadlock.
 7. *Other senders* (operators on the same robot) use the same pacer. If they take a slot between our
@@ -40,6 +40,7 @@ When no private state folder can be made, alerts go straight to the hook (paced 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -72,6 +73,7 @@ class SpooledAlert:
     message: Message
     mentions: Mentions | None
     facts: dict[str, Any]
+    msg_uuid: str  # the same on every send of this alert: DingTalk shows a resend once
 
 
 class RobotAlertSpool:
@@ -150,6 +152,7 @@ class RobotAlertSpool:
             "message": {"type": type(message).__name__, "fields": dataclasses.asdict(message)},
             "mentions": dataclasses.asdict(mentions) if mentions is not None else None,
             "facts": summary_facts(facts),
+            "msg_uuid": uuid.uuid4().hex,
         }
         write_private(path, json.dumps(entry, ensure_ascii=False))
         return path
@@ -182,7 +185,7 @@ class RobotAlertSpool:
     def _send_each(self, pending: Sequence[SpooledAlert]) -> None:
         for alert in pending:
             try:
-                self.hook.send(alert.message, mentions=alert.mentions)
+                self.hook.send(alert.message, mentions=alert.mentions, msg_uuid=alert.msg_uuid)
             except (
                 DingTalkValidationError
             ) as exc:  # this alert can never be sent; don't let it block the rest
@@ -191,7 +194,9 @@ class RobotAlertSpool:
 
     def _fold(self, pending: Sequence[SpooledAlert]) -> None:
         message, mentions, listed = summary_message(pending)
-        self.hook.send(message, mentions=mentions)
+        # The same alerts folded again (after a crash before their files were removed) are the same summary.
+        fold_uuid = hashlib.sha256("".join(a.msg_uuid for a in pending).encode()).hexdigest()[:32]
+        self.hook.send(message, mentions=mentions, msg_uuid=fold_uuid)
         for alert in pending:
             alert.path.unlink(missing_ok=True)
         log.warning(
@@ -325,4 +330,5 @@ def _load(path: Path) -> SpooledAlert:
         message=kinds[raw["message"]["type"]](**fields),
         mentions=Mentions(**mentions) if mentions else None,
         facts=dict(raw["facts"]),
+        msg_uuid=str(raw["msg_uuid"]),
     )
