@@ -47,7 +47,7 @@ from airflow_provider_dingtalk.notifications import (
 )
 from airflow_provider_dingtalk.retry import DingTalkTransportError, RetryPolicy
 from airflow_provider_dingtalk.robot_pacer import RobotBusyError
-from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
+from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator, EmulatorTime
 from airflow_provider_dingtalk.testing.emulator.endpoints.media import media
 from airflow_provider_dingtalk.testing.emulator.endpoints.work_notification import work_notifications
 from tests.notifications.test_notifiers import Logs, fake_context
@@ -644,23 +644,8 @@ def test_a_stopped_dingtalk_that_comes_back_gets_the_message_once(
 # -- the custom robot's rate limit (130101) --------------------------------------------------------
 
 
-class FakeTime:
-    """A clock the robot's waits move forward, with DingTalk's clock alongside."""
-
-    def __init__(self, emulator: DingTalkEmulator) -> None:
-        self.now, self.emulator, self.slept = time.time(), emulator, 0.0
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-        self.slept += seconds
-        self.emulator.advance(seconds)
-
-
 def test_robot_blocked_130101_waits_out_the_block_and_sends_once(env: Env) -> None:
-    fake = FakeTime(env.em)
+    fake = EmulatorTime(env.em)
     env.em.inject("/robot/send", errcode=130101)
     env.webhook(clock=fake.clock, sleep=fake.sleep).send(Text(content="after the block"))
     assert len(env.inbox("robot_webhook")) == 1
@@ -669,7 +654,7 @@ def test_robot_blocked_130101_waits_out_the_block_and_sends_once(env: Env) -> No
 
 
 def test_robot_blocked_130101_longer_than_max_wait_fails_clearly(env: Env) -> None:
-    fake = FakeTime(env.em)
+    fake = EmulatorTime(env.em)
     env.em.inject("/robot/send", errcode=130101)
     with pytest.raises(RobotBusyError, match="may send again in"):
         env.webhook(clock=fake.clock, sleep=fake.sleep, max_wait=60).send(Text(content="x"))
@@ -680,7 +665,7 @@ def test_robot_blocked_130101_longer_than_max_wait_fails_clearly(env: Env) -> No
 def test_robot_notifier_blocked_130101_logs_and_the_alert_goes_out_with_the_next(
     env: Env, logs: Logs
 ) -> None:
-    fake = FakeTime(env.em)
+    fake = EmulatorTime(env.em)
     env.em.inject("/robot/send", errcode=130101)
     notifier = DingTalkWebhookNotifier(retry_policy=FAST, timeout=20, clock=fake.clock, sleep=fake.sleep)
     notifier(fake_context(task_id="blocked"))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from typing import Any
 from urllib.parse import quote
 
@@ -25,28 +24,11 @@ from airflow_provider_dingtalk.messages import (
 )
 from airflow_provider_dingtalk.retry import RetryPolicy
 from airflow_provider_dingtalk.robot_pacer import RobotBusyError
-from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
+from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator, EmulatorTime
 
 FAST = RetryPolicy(initial_wait=0.01, max_wait=0.05, max_elapsed=10)
 SEND = "/robot/send"
 CONN_ENV = "AIRFLOW_CONN_DINGTALK_WEBHOOK_DEFAULT"
-
-
-class FakeTime:
-    """A clock whose sleep moves the emulator's clock too, so waits for DingTalk's minute are instant."""
-
-    def __init__(self, emulator: DingTalkEmulator) -> None:
-        self.now = time.time()
-        self.slept = 0.0
-        self.emulator = emulator
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-        self.slept += seconds
-        self.emulator.advance(seconds)
 
 
 @pytest.fixture
@@ -57,8 +39,8 @@ def robot_conn(dingtalk_emulator: DingTalkEmulator, monkeypatch: pytest.MonkeyPa
     return dingtalk_emulator
 
 
-def hook(emulator: DingTalkEmulator, **kwargs: object) -> tuple[DingTalkWebhookHook, FakeTime]:
-    fake = FakeTime(emulator)
+def hook(emulator: DingTalkEmulator, **kwargs: object) -> tuple[DingTalkWebhookHook, EmulatorTime]:
+    fake = EmulatorTime(emulator)
     return DingTalkWebhookHook(retry_policy=FAST, clock=fake.clock, sleep=fake.sleep, **kwargs), fake  # type: ignore[arg-type]
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,28 +14,11 @@ from airflow_provider_dingtalk.messages import Markdown, Mentions, to_robot_webh
 from airflow_provider_dingtalk.notifications import DingTalkWebhookNotifier
 from airflow_provider_dingtalk.notifications._storm import SpooledAlert, summary_message
 from airflow_provider_dingtalk.retry import RetryPolicy
-from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
+from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator, EmulatorTime
 from tests.notifications.test_notifiers import fake_context
 
 FAST = RetryPolicy(initial_wait=0.01, max_wait=0.05, max_elapsed=10)
 BURST = 200
-
-
-class SharedFakeTime:
-    """One fake clock for every thread; sleeping moves it (and the emulator's clock) forward."""
-
-    def __init__(self, emulator: DingTalkEmulator) -> None:
-        self.now = time.time()
-        self.lock = threading.Lock()
-        self.emulator = emulator
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self.lock:
-            self.now += seconds
-            self.emulator.advance(seconds)
 
 
 @pytest.fixture
@@ -67,7 +49,7 @@ def accounted_tasks(messages: list[dict[str, Any]]) -> tuple[list[str], int]:
 def test_a_burst_of_200_failures_is_paced_folded_and_complete(
     robot: DingTalkEmulator, tmp_path: Path
 ) -> None:
-    fake = SharedFakeTime(robot)
+    fake = EmulatorTime(robot)
     notifier = DingTalkWebhookNotifier(retry_policy=FAST, timeout=300, clock=fake.clock, sleep=fake.sleep)
     threads = [
         threading.Thread(target=notifier, args=(fake_context(task_id=f"t{i}", exception=f"error {i}"),))
@@ -94,7 +76,7 @@ def test_a_burst_of_200_failures_is_paced_folded_and_complete(
 
 
 def test_an_alert_left_behind_goes_out_with_the_next_one(robot: DingTalkEmulator) -> None:
-    fake = SharedFakeTime(robot)
+    fake = EmulatorTime(robot)
     robot.inject("/robot/send", status=503, times=50)  # DingTalk down for the first alert
     first = DingTalkWebhookNotifier(retry_policy=FAST, timeout=1, clock=fake.clock, sleep=fake.sleep)
     first(fake_context(task_id="t1"))
@@ -111,7 +93,7 @@ def test_an_alert_resent_after_a_crash_is_shown_once(robot: DingTalkEmulator) ->
     import os
     import shutil
 
-    fake = SharedFakeTime(robot)
+    fake = EmulatorTime(robot)
     robot.inject("/robot/send", status=503, times=50)  # DingTalk down: t1 stays spooled
     DingTalkWebhookNotifier(retry_policy=FAST, timeout=1, clock=fake.clock, sleep=fake.sleep)(
         fake_context(task_id="t1")
