@@ -11,6 +11,19 @@ from typing import Any
 
 _PKG = "airflow_provider_dingtalk"
 _TIMEOUT_HELP = "Seconds; leave empty for the default."
+# Both HTTP connection types take the same timeouts (defaults as in hooks/base.py; no import here).
+_TIMEOUT_FIELDS = {
+    "connect_timeout": {
+        "label": "Connect timeout",
+        "schema": {"type": ["number", "null"], "default": 5},
+        "description": _TIMEOUT_HELP,
+    },
+    "read_timeout": {
+        "label": "Read timeout",
+        "schema": {"type": ["number", "null"], "default": 15},
+        "description": _TIMEOUT_HELP,
+    },
+}
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -48,16 +61,7 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "The robot's secret (SEC…) when its security settings use signing "
                         "(加签); leave empty otherwise.",
                     },
-                    "connect_timeout": {
-                        "label": "Connect timeout",
-                        "schema": {"type": ["number", "null"], "default": 5},
-                        "description": _TIMEOUT_HELP,
-                    },
-                    "read_timeout": {
-                        "label": "Read timeout",
-                        "schema": {"type": ["number", "null"], "default": 15},
-                        "description": _TIMEOUT_HELP,
-                    },
+                    **_TIMEOUT_FIELDS,
                 },
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "port", "login", "extra"],
@@ -84,16 +88,7 @@ def get_provider_info() -> dict[str, Any]:
                         "schema": {"type": ["string", "null"]},
                         "description": "Host of the v1.0 API; leave empty for https://api.dingtalk.com.",
                     },
-                    "connect_timeout": {
-                        "label": "Connect timeout",
-                        "schema": {"type": ["number", "null"], "default": 5},
-                        "description": _TIMEOUT_HELP,
-                    },
-                    "read_timeout": {
-                        "label": "Read timeout",
-                        "schema": {"type": ["number", "null"], "default": 15},
-                        "description": _TIMEOUT_HELP,
-                    },
+                    **_TIMEOUT_FIELDS,
                     "shared_cache": {
                         "label": "Share the access token between task processes",
                         "schema": {"type": ["boolean", "null"], "default": True},
