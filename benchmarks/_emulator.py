@@ -70,7 +70,7 @@ class EmulatorProcess:
         return self._get(f"/_emulator/requests{query}")  # type: ignore[no-any-return]
 
     def inbox(self, channel: str | None = None) -> list[dict[str, Any]]:
-        """What was delivered, optionally of one channel (``work_notification``, ``robot_webhook`` …)."""
+        """What was delivered, optionally of one channel (``work_notification``, ``custom_robot`` …)."""
         query = f"?{urllib.parse.urlencode({'channel': channel})}" if channel else ""
         return self._get(f"/_emulator/inbox{query}")  # type: ignore[no-any-return]
 

@@ -71,10 +71,10 @@ from airflow_provider_dingtalk._redact import Secret
 from airflow_provider_dingtalk._serve import ThreadedServer
 from airflow_provider_dingtalk.crypto import DingTalkCrypto
 from airflow_provider_dingtalk.event_types import event_asset_uri
+from airflow_provider_dingtalk.events.app import DEFAULT_MAX_BODY_BYTES, create_receiver_app
+from airflow_provider_dingtalk.events.dedup import DedupStore, event_key
 from airflow_provider_dingtalk.exceptions import DingTalkCryptoError
 from airflow_provider_dingtalk.hooks.event_callback import CallbackConfig
-from airflow_provider_dingtalk.receiver.app import DEFAULT_MAX_BODY_BYTES, create_receiver_app
-from airflow_provider_dingtalk.receiver.dedup import DedupStore, event_key
 
 PATH = "/dingtalk/events"
 MAX_BODY = DEFAULT_MAX_BODY_BYTES
@@ -147,7 +147,7 @@ CONTENT_TYPES = [
 ]
 BAD_CONTENT_LENGTHS = [b"\xb2", "١٢".encode(), b"9" * 5000, b"-1", b"1e3", b" 12", b"", b"+5"]
 OTHER_PATHS = [PATH + "/", PATH + "x", "/dingtalk", "/", PATH + "/../events", PATH.upper()]
-RECEIVER_LOGGER = "airflow_provider_dingtalk.receiver.app"
+RECEIVER_LOGGER = "airflow_provider_dingtalk.events.app"
 
 
 @dataclass

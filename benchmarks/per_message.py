@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         from airflow.sdk.log import configure_logging
 
         from airflow_provider_dingtalk._json import dumps
-        from airflow_provider_dingtalk.operators.message import DingTalkMessageOperator
+        from airflow_provider_dingtalk.operators.work_notification import DingTalkMessageOperator
 
         # As in a task process: JSON log lines to the task log (the Task Runner sets this up), and no
         # "execute cannot be called outside of the Task Runner" warning (the Task Runner's sentinel).

@@ -129,8 +129,8 @@ async def _post(app: Any, event: dict[str, str]) -> int:
 def app_rate(events: list[dict[str, str]]) -> tuple[float, int, int]:
     """Events per second through a fresh receiver app; also the 200 answers and sink writes."""
     from airflow_provider_dingtalk._redact import Secret
+    from airflow_provider_dingtalk.events.app import create_receiver_app
     from airflow_provider_dingtalk.hooks.event_callback import CallbackConfig
-    from airflow_provider_dingtalk.receiver.app import create_receiver_app
 
     config = CallbackConfig(receiver_id=RECEIVER_ID, token=Secret(TOKEN), aes_key=Secret(AES_KEY), url=None)
     sink = CountingSink()

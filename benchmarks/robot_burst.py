@@ -3,11 +3,11 @@
 Two runs against the emulator's signed robot (its own process, real HTTP, DingTalk's 20-a-minute
 window and 10-minute block on the 21st, errcode 130101):
 
-1. **Alerts**: 100 tasks fail at once, each calling ``DingTalkWebhookNotifier`` from its own thread.
+1. **Alerts**: 100 tasks fail at once, each calling ``DingTalkCustomRobotNotifier`` from its own thread.
    The storm handling sends what the robot's window allows and folds the rest into summaries.
    Counted: messages delivered, and tasks accounted for (named in a message, or counted in a
    summary's "…and N more"); every one of the 100 must be, none twice.
-2. **Plain sends**: 100 ``DingTalkWebhookHook.send`` calls one after another. The pacer makes each
+2. **Plain sends**: 100 ``DingTalkCustomRobotHook.send`` calls one after another. The pacer makes each
    wait for a free slot, so all 100 are delivered, taking 4 to 5 minutes of emulator time (5
    windows of 20; the 5th opens after 4 minutes and a little margin).
 
@@ -112,9 +112,9 @@ def main(argv: list[str] | None = None) -> int:
 
         from airflow.sdk.log import configure_logging
 
-        from airflow_provider_dingtalk.hooks.webhook import DingTalkWebhookHook
+        from airflow_provider_dingtalk.hooks.custom_robot import DingTalkCustomRobotHook
         from airflow_provider_dingtalk.messages import Text
-        from airflow_provider_dingtalk.notifications import DingTalkWebhookNotifier
+        from airflow_provider_dingtalk.notifications import DingTalkCustomRobotNotifier
         from airflow_provider_dingtalk.retry import RetryPolicy
 
         # As in a task process: JSON log lines to the task log, not the terminal.
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         policy = RetryPolicy(initial_wait=0.01, max_wait=0.05, max_elapsed=10, sleep=fake.sleep)
 
         # 1. Alerts: all at once, each from its own thread, as many failing tasks would.
-        notifier = DingTalkWebhookNotifier(
+        notifier = DingTalkCustomRobotNotifier(
             retry_policy=policy, timeout=300, clock=fake.clock, sleep=fake.sleep
         )
         alert_start, real_start = fake.clock(), time.perf_counter()
@@ -143,14 +143,14 @@ def main(argv: list[str] | None = None) -> int:
         fake.sleep(700)  # past DingTalk's 10-minute block, had there been one, and every window
 
         # 2. Plain sends, one after another through one hook.
-        hook = DingTalkWebhookHook(retry_policy=policy, clock=fake.clock, sleep=fake.sleep)
+        hook = DingTalkCustomRobotHook(retry_policy=policy, clock=fake.clock, sleep=fake.sleep)
         plain_start, real_start = fake.clock(), time.perf_counter()
         for i in range(n):
             hook.send(Text(content=f"plain-{run} deploy {i} finished"))
         plain_real = time.perf_counter() - real_start
         plain_minutes = (fake.clock() - plain_start) / 60
 
-        delivered = emulator.inbox("robot_webhook")
+        delivered = emulator.inbox("custom_robot")
         sends = emulator.requests("/robot/send")
         log_io.close()
 
@@ -168,11 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"python: {sys.executable}; emulator in its own process; one signed custom robot, fake clock")
     print(f"\n{'run':34} {'sent':>6} {'delivered':>10} {'accounted':>10} {'emu min':>8} {'real s':>7}")
     print(
-        f"{'alerts (DingTalkWebhookNotifier)':34} {n:6} {len(alerts):10} {len(named) + unnamed:10}"
+        f"{'alerts (DingTalkCustomRobotNotifier)':34} {n:6} {len(alerts):10} {len(named) + unnamed:10}"
         f" {alert_minutes:8.2f} {alert_real:7.1f}"
     )
     print(
-        f"{'plain sends (DingTalkWebhookHook)':34} {n:6} {len(plain):10} {len(plain):10}"
+        f"{'plain sends (DingTalkCustomRobotHook)':34} {n:6} {len(plain):10} {len(plain):10}"
         f" {plain_minutes:8.2f} {plain_real:7.1f}"
     )
     print(

@@ -12,7 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "src"))  # also works from a checkout without an install
+sys.path.insert(0, str(ROOT))  # also works from a checkout without an install
 
 # Importing Airflow (autodoc imports the hooks) must not touch the user's ~/airflow.
 os.environ.setdefault("AIRFLOW_HOME", str(ROOT / "docs" / "_build" / "airflow-home"))

@@ -15,17 +15,17 @@ from datetime import datetime, timedelta
 from airflow.sdk import DAG, task
 
 # [START howto_alert_imports]
-from airflow_provider_dingtalk.notifications import DingTalkNotifier, DingTalkWebhookNotifier
+from airflow_provider_dingtalk.notifications import DingTalkCustomRobotNotifier, DingTalkNotifier
 
 # [END howto_alert_imports]
 
 # [START howto_alert_default_args]
 default_args = {
     "on_failure_callback": [
-        DingTalkWebhookNotifier(at_user_ids=["user1"]),  # the default alert, @-mentioning user1
+        DingTalkCustomRobotNotifier(at_user_ids=["user1"]),  # the default alert, @-mentioning user1
         DingTalkNotifier(userid_list=["user1"]),  # and a work notification to user1
     ],
-    "on_retry_callback": DingTalkWebhookNotifier(),
+    "on_retry_callback": DingTalkCustomRobotNotifier(),
     "retry_delay": timedelta(seconds=0),  # kept tiny so the demo is quick
 }
 # [END howto_alert_default_args]
@@ -37,7 +37,7 @@ with DAG(
     catchup=False,
     default_args=default_args,
     # [START howto_alert_dag_level]
-    on_failure_callback=DingTalkWebhookNotifier(
+    on_failure_callback=DingTalkCustomRobotNotifier(
         title="Run {{ run_id }} failed",
         text="### DAG {{ dag.dag_id }} failed\n\nRun `{{ run_id }}`: {{ reason }}. Someone please look.",
     ),
@@ -59,7 +59,7 @@ with DAG(
 
     # [START howto_alert_success]
     @task(
-        on_success_callback=DingTalkWebhookNotifier(
+        on_success_callback=DingTalkCustomRobotNotifier(
             title="Report published",
             text="✅ {{ ti.task_id }} published the report for run {{ run_id }} (try {{ ti.try_number }}).",
         )

@@ -12,8 +12,8 @@ from datetime import datetime
 from airflow.sdk import DAG
 
 from airflow_provider_dingtalk.messages import ActionCard, Button
-from airflow_provider_dingtalk.operators.robot import DingTalkRobotMessageOperator
-from airflow_provider_dingtalk.operators.webhook import DingTalkWebhookOperator
+from airflow_provider_dingtalk.operators.app_robot import DingTalkAppRobotOperator
+from airflow_provider_dingtalk.operators.custom_robot import DingTalkCustomRobotOperator
 
 with DAG(
     dag_id="example_dingtalk_robot",
@@ -23,7 +23,7 @@ with DAG(
     tags=["example", "dingtalk"],
 ):
     # [START howto_webhook_markdown]
-    report = DingTalkWebhookOperator(
+    report = DingTalkCustomRobotOperator(
         task_id="custom_robot_report",
         markdown="### Nightly load {{ ds }}\n- rows: **1,024**\n- status: done",
         title="Nightly load {{ ds }}",
@@ -33,7 +33,7 @@ with DAG(
     # [END howto_webhook_markdown]
 
     # [START howto_webhook_card]
-    card = DingTalkWebhookOperator(
+    card = DingTalkCustomRobotOperator(
         task_id="custom_robot_card",
         message=ActionCard(
             title="Run {{ run_id }}",
@@ -48,7 +48,7 @@ with DAG(
     # [END howto_webhook_card]
 
     # [START howto_app_robot_group]
-    group = DingTalkRobotMessageOperator(
+    group = DingTalkAppRobotOperator(
         task_id="app_robot_group",
         open_conversation_id="cidNightlyOps",  # the group's openConversationId
         text="Nightly load {{ ds }} finished.",
@@ -56,7 +56,7 @@ with DAG(
     # [END howto_app_robot_group]
 
     # [START howto_app_robot_users]
-    direct = DingTalkRobotMessageOperator(
+    direct = DingTalkAppRobotOperator(
         task_id="app_robot_users",
         user_ids=["user1", "user2"],
         markdown="Your report for {{ ds }} is ready.",

@@ -26,8 +26,10 @@ ensure_venv() {
     if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
         "$dir/bin/python" -m pip install -q --disable-pip-version-check uv
         # Machines here set PYTHONDONTWRITEBYTECODE: compile at install time, or each `import airflow` costs ~2 s more.
+        # `editables`: hatch's exact editable mode (only the package on sys.path, not the repo root)
+        # imports it at start-up; uv reads the metadata before hatch adds it, so name it here.
         "$dir/bin/uv" pip install -q --python "$dir/bin/python" --compile-bytecode \
-            "${constraints[@]}" "apache-airflow==$airflow" -e ".[$extras]"
+            "${constraints[@]}" "apache-airflow==$airflow" editables -e ".[$extras]"
         echo "$want" > "$stamp"
     fi
 }

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
+from tests.airflow_state import reset_approvals
 
 EXAMPLES = Path(__file__).parent.parent / "example_dags" / "example_dingtalk_callbacks.py"
 EVENT = {
@@ -41,6 +42,7 @@ def test_approval_event_queues_the_dag_scheduled_on_it(
     with create_session() as session:
         session.get(DagModel, consumer.dag_id).is_paused = False
 
+    reset_approvals()  # other tests in the session pushed approval events into the same DB
     assert dingtalk_emulator.push_event(EVENT)
     assert dingtalk_emulator.push_event(EVENT)  # DingTalk's retry of the same event: acknowledged, not re-run
 

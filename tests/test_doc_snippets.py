@@ -19,14 +19,14 @@ def test_alert_in_three_lines(dingtalk_emulator: DingTalkEmulator, monkeypatch: 
         "AIRFLOW_CONN_DINGTALK_WEBHOOK_DEFAULT", dingtalk_emulator.webhook_connection_json(robot)
     )
     # [START docs_alert_three_lines]
-    from airflow_provider_dingtalk.notifications import DingTalkWebhookNotifier
+    from airflow_provider_dingtalk.notifications import DingTalkCustomRobotNotifier
 
-    default_args = {"on_failure_callback": DingTalkWebhookNotifier()}
+    default_args = {"on_failure_callback": DingTalkCustomRobotNotifier()}
     # [END docs_alert_three_lines]
     default_args["on_failure_callback"](
         fake_context(task_id="load_orders", exception=RuntimeError("disk full"))
     )
-    [alert] = dingtalk_emulator.inbox("robot_webhook")
+    [alert] = dingtalk_emulator.inbox("custom_robot")
     assert "load_orders" in str(alert.message) and "disk full" in str(alert.message)
 
 
@@ -53,8 +53,8 @@ def test_alert_in_human_in_the_loop() -> None:
 def test_emulator_from_python(airflow_db: None, capsys: pytest.CaptureFixture[str]) -> None:
     from airflow.dag_processing.dagbag import DagBag
 
-    dag_file = Path(__file__).parents[1] / "example_dags" / "example_dingtalk_message.py"
-    dag = DagBag(dag_folder=str(dag_file)).get_dag("example_dingtalk_message")
+    dag_file = Path(__file__).parents[1] / "example_dags" / "example_dingtalk_work_notification.py"
+    dag = DagBag(dag_folder=str(dag_file)).get_dag("example_dingtalk_work_notification")
     assert dag is not None
     saved = dict(os.environ)
     try:

@@ -14,8 +14,8 @@ from airflow_provider_dingtalk._json import dumps, utf8_len
 from airflow_provider_dingtalk.exceptions import DingTalkValidationError
 from airflow_provider_dingtalk.messages import (
     APP_ROBOT_MSG_PARAM_MAX_BYTES,
+    CUSTOM_ROBOT_MAX_BYTES,
     OA,
-    ROBOT_WEBHOOK_MAX_BYTES,
     WORK_NOTIFICATION_MSG_MAX_BYTES,
     ActionCard,
     Button,
@@ -34,7 +34,7 @@ from airflow_provider_dingtalk.messages import (
     fit_text,
     parse_work_notification,
     to_app_robot,
-    to_robot_webhook,
+    to_custom_robot,
     to_work_notification,
 )
 
@@ -239,11 +239,11 @@ def test_media_needs_media_id_or_path_not_both() -> None:
     ids=lambda v: type(v).__name__ if isinstance(v, Message) else "",
 )
 def test_robot_webhook_shapes(message: Message, expected: dict[str, Any]) -> None:
-    assert to_robot_webhook(message) == expected
+    assert to_custom_robot(message) == expected
 
 
 def test_robot_webhook_msg_uuid() -> None:
-    assert to_robot_webhook(Text(content="hi"), msg_uuid="run-1")["msgUuid"] == "run-1"
+    assert to_custom_robot(Text(content="hi"), msg_uuid="run-1")["msgUuid"] == "run-1"
 
 
 @pytest.mark.parametrize("msg_cls", [Text, Markdown])
@@ -251,7 +251,7 @@ def test_mentions_appended_only_when_missing(msg_cls: type[Text] | type[Markdown
     mentions = Mentions(mobiles=["13800001111", "13900002222"], user_ids=["user", "ops"], at_all=True)
     text = "deploy failed, @13800001111 please look; cc @user2 and @ops"
     message = Text(content=text) if msg_cls is Text else Markdown(title="T", text=text)
-    body = to_robot_webhook(message, mentions=mentions)
+    body = to_custom_robot(message, mentions=mentions)
     key = "text" if msg_cls is Text else "markdown"
     field = "content" if msg_cls is Text else "text"
     # @user2 in the text is not @user; @ops and @13800001111 are present; at_all adds no text.
@@ -264,7 +264,7 @@ def test_mentions_appended_only_when_missing(msg_cls: type[Text] | type[Markdown
 
 
 def test_mentions_all_present_leaves_text_alone() -> None:
-    body = to_robot_webhook(
+    body = to_custom_robot(
         Text(content="@13800001111 hi @u1"), mentions=Mentions(mobiles=["13800001111"], user_ids=["u1"])
     )
     assert body["text"]["content"] == "@13800001111 hi @u1"
@@ -273,9 +273,9 @@ def test_mentions_all_present_leaves_text_alone() -> None:
 def test_mentions_only_on_text_and_markdown() -> None:
     link = Link(title="T", text="x", message_url=URL)
     with pytest.raises(DingTalkValidationError) as err:
-        to_robot_webhook(link, mentions=Mentions(user_ids=["u1"]))
+        to_custom_robot(link, mentions=Mentions(user_ids=["u1"]))
     assert err.value.field == "at"
-    assert "at" not in to_robot_webhook(link, mentions=Mentions())  # nothing to mention: fine
+    assert "at" not in to_custom_robot(link, mentions=Mentions())  # nothing to mention: fine
 
 
 def test_mentions_reject_a_single_string() -> None:
@@ -285,11 +285,11 @@ def test_mentions_reject_a_single_string() -> None:
 
 
 def test_mentions_count_toward_the_body_limit() -> None:
-    text = "x" * (ROBOT_WEBHOOK_MAX_BYTES - utf8_len(dumps(to_robot_webhook(Text(content="x")))) + 1)
-    assert to_robot_webhook(Text(content=text))  # exactly at the limit
+    text = "x" * (CUSTOM_ROBOT_MAX_BYTES - utf8_len(dumps(to_custom_robot(Text(content="x")))) + 1)
+    assert to_custom_robot(Text(content=text))  # exactly at the limit
     with pytest.raises(DingTalkValidationError) as err:
-        to_robot_webhook(Text(content=text), mentions=Mentions(user_ids=["u1"]))
-    assert (err.value.field, err.value.limit) == ("body", ROBOT_WEBHOOK_MAX_BYTES)
+        to_custom_robot(Text(content=text), mentions=Mentions(user_ids=["u1"]))
+    assert (err.value.field, err.value.limit) == ("body", CUSTOM_ROBOT_MAX_BYTES)
 
 
 # ---------------------------------------------------------------- app robot (msgKey, msgParam)
@@ -387,10 +387,10 @@ _OA = OA(message_url=URL, head_text="h")
     ("render", "message", "field"),
     [
         (to_work_notification, _FEED, "msg.msgtype"),
-        (to_robot_webhook, Image(pic_url=URL), "msgtype"),
-        (to_robot_webhook, Voice(media_id="@v", duration=3), "msgtype"),
-        (to_robot_webhook, File(media_id="@f"), "msgtype"),
-        (to_robot_webhook, _OA, "msgtype"),
+        (to_custom_robot, Image(pic_url=URL), "msgtype"),
+        (to_custom_robot, Voice(media_id="@v", duration=3), "msgtype"),
+        (to_custom_robot, File(media_id="@f"), "msgtype"),
+        (to_custom_robot, _OA, "msgtype"),
         (to_app_robot, Voice(media_id="@v", duration=3), "msgKey"),
         (to_app_robot, File(media_id="@f"), "msgKey"),
         (to_app_robot, _OA, "msgKey"),
@@ -442,11 +442,11 @@ _LIMITS: list[tuple[Callable[[Any], Any], Callable[[int], Message], int, str]] =
         "msg.oa.body.form",
     ),
     (to_work_notification, lambda n: Voice(media_id="@v", duration=n), 60, "msg.voice.duration"),
-    (to_robot_webhook, lambda n: _card(title="t" * n), 64, "actionCard.title"),
-    (to_robot_webhook, lambda n: _card(single_title="s" * n), 20, "actionCard.singleTitle"),
-    (to_robot_webhook, lambda n: _card(single_url=_url(n)), 500, "actionCard.singleURL"),
-    (to_robot_webhook, lambda n: _btn_card(title="b" * n), 20, "actionCard.btns[0].title"),
-    (to_robot_webhook, lambda n: _btn_card(url=_url(n)), 500, "actionCard.btns[0].actionURL"),
+    (to_custom_robot, lambda n: _card(title="t" * n), 64, "actionCard.title"),
+    (to_custom_robot, lambda n: _card(single_title="s" * n), 20, "actionCard.singleTitle"),
+    (to_custom_robot, lambda n: _card(single_url=_url(n)), 500, "actionCard.singleURL"),
+    (to_custom_robot, lambda n: _btn_card(title="b" * n), 20, "actionCard.btns[0].title"),
+    (to_custom_robot, lambda n: _btn_card(url=_url(n)), 500, "actionCard.btns[0].actionURL"),
     (to_app_robot, lambda n: _card(title="t" * n), 64, "msgParam.title"),
     (to_app_robot, lambda n: _card(single_title="s" * n), 20, "msgParam.singleTitle"),
     (to_app_robot, lambda n: _card(single_url=_url(n)), 500, "msgParam.singleURL"),
@@ -486,10 +486,10 @@ def _size(render: Callable[[Message], Any], message: Message) -> int:
     ("render", "limit", "field"),
     [
         (to_work_notification, WORK_NOTIFICATION_MSG_MAX_BYTES, "msg"),
-        (to_robot_webhook, ROBOT_WEBHOOK_MAX_BYTES, "body"),
+        (to_custom_robot, CUSTOM_ROBOT_MAX_BYTES, "body"),
         (to_app_robot, APP_ROBOT_MSG_PARAM_MAX_BYTES, "msgParam"),
     ],
-    ids=["work_notification", "robot_webhook", "app_robot"],
+    ids=["work_notification", "custom_robot", "app_robot"],
 )
 def test_byte_limits(render: Callable[[Message], Any], limit: int, field: str) -> None:
     at_limit = _text_of_bytes(render, limit)
@@ -502,7 +502,7 @@ def test_byte_limits(render: Callable[[Message], Any], limit: int, field: str) -
 
 
 def test_limit_constants() -> None:
-    assert (WORK_NOTIFICATION_MSG_MAX_BYTES, ROBOT_WEBHOOK_MAX_BYTES, APP_ROBOT_MSG_PARAM_MAX_BYTES) == (
+    assert (WORK_NOTIFICATION_MSG_MAX_BYTES, CUSTOM_ROBOT_MAX_BYTES, APP_ROBOT_MSG_PARAM_MAX_BYTES) == (
         2048,
         20000,
         15000,
@@ -539,14 +539,14 @@ def test_action_card_rules(card: ActionCard, field: str, match: str) -> None:
 )
 def test_urls_must_be_http_or_dingtalk(url: str) -> None:
     with pytest.raises(DingTalkValidationError) as err:
-        to_robot_webhook(Link(title="T", text="x", message_url=url))
+        to_custom_robot(Link(title="T", text="x", message_url=url))
     assert err.value.field == "link.messageUrl"
     assert "SECRET" not in str(err.value)  # URLs may carry tokens: never echoed
 
 
 def test_dingtalk_scheme_url_accepted() -> None:
     link = "dingtalk://dingtalkclient/page/link?url=https%3A%2F%2Fexample.com"
-    assert to_robot_webhook(Link(title="T", text="x", message_url=link))["link"]["messageUrl"] == link
+    assert to_custom_robot(Link(title="T", text="x", message_url=link))["link"]["messageUrl"] == link
 
 
 @pytest.mark.parametrize(
@@ -570,7 +570,7 @@ def test_oa_colours_and_status_bar(oa: OA, field: str) -> None:
 
 def test_feed_card_needs_links() -> None:
     with pytest.raises(DingTalkValidationError) as err:
-        to_robot_webhook(FeedCard(links=[]))
+        to_custom_robot(FeedCard(links=[]))
     assert err.value.field == "feedCard.links"
 
 

@@ -19,8 +19,8 @@ import pytest
 from airflow_provider_dingtalk._json import dumps
 from airflow_provider_dingtalk.event_types import CALL_BACK_TAGS
 from airflow_provider_dingtalk.exceptions import DingTalkValidationError
+from airflow_provider_dingtalk.hooks.custom_robot import DingTalkCustomRobotHook
 from airflow_provider_dingtalk.hooks.dingtalk import DingTalkHook
-from airflow_provider_dingtalk.hooks.webhook import DingTalkWebhookHook
 from airflow_provider_dingtalk.messages import (
     OA,
     ActionCard,
@@ -36,21 +36,21 @@ from airflow_provider_dingtalk.messages import (
     Voice,
 )
 from airflow_provider_dingtalk.notifications import (
+    DingTalkAppRobotNotifier,
+    DingTalkCustomRobotNotifier,
     DingTalkNotifier,
-    DingTalkRobotNotifier,
-    DingTalkWebhookNotifier,
 )
+from airflow_provider_dingtalk.operators.app_robot import DingTalkAppRobotOperator
 from airflow_provider_dingtalk.operators.callback import (
     DingTalkRegisterCallbackOperator,
     DingTalkUpdateCallbackOperator,
 )
-from airflow_provider_dingtalk.operators.message import (
+from airflow_provider_dingtalk.operators.custom_robot import DingTalkCustomRobotOperator
+from airflow_provider_dingtalk.operators.work_notification import (
     DingTalkMessageOperator,
     DingTalkRecallMessageOperator,
     DingTalkUpdateStatusBarOperator,
 )
-from airflow_provider_dingtalk.operators.robot import DingTalkRobotMessageOperator
-from airflow_provider_dingtalk.operators.webhook import DingTalkWebhookOperator
 from airflow_provider_dingtalk.retry import RetryPolicy
 from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
 from tests.hardening.test_faults import empty
@@ -84,8 +84,8 @@ def hook() -> DingTalkHook:
     return DingTalkHook(retry_policy=FAST)
 
 
-def webhook() -> DingTalkWebhookHook:
-    return DingTalkWebhookHook(retry_policy=FAST)
+def webhook() -> DingTalkCustomRobotHook:
+    return DingTalkCustomRobotHook(retry_policy=FAST)
 
 
 # -- sizes at limit + 1 ------------------------------------------------------------------------------
@@ -318,7 +318,7 @@ HOOK_CASES = [
     ),
     Case(
         "robot connection without token",
-        lambda: DingTalkWebhookHook("empty_robot").send(Text(content="x")),
+        lambda: DingTalkCustomRobotHook("empty_robot").send(Text(content="x")),
         "connection 'empty_robot'",
     ),
     # callbacks (register and update check alike)
@@ -402,14 +402,14 @@ OPERATOR_CASES = [
     ),
     Case(
         "robot op with both targets",
-        lambda: DingTalkRobotMessageOperator(
+        lambda: DingTalkAppRobotOperator(
             task_id="t", text="x", open_conversation_id="cid", user_ids=["u"]
         ),
         "open_conversation_id",
     ),
     Case(
         "webhook op with two messages",
-        lambda: DingTalkWebhookOperator(task_id="t", text="x", markdown="y", title="z"),
+        lambda: DingTalkCustomRobotOperator(task_id="t", text="x", markdown="y", title="z"),
         "message",
     ),
     # templated values, rendered at run time
@@ -466,7 +466,7 @@ OPERATOR_CASES = [
     Case(
         "robot op text renders to 15,001 bytes",
         rendered(
-            DingTalkRobotMessageOperator(
+            DingTalkAppRobotOperator(
                 task_id="t", text=f"{{{{ 'x' * {len(APP_TEXT)} }}}}", open_conversation_id="cid1"
             )
         ),
@@ -475,19 +475,19 @@ OPERATOR_CASES = [
     ),
     Case(
         "robot op user_ids render empty",
-        rendered(DingTalkRobotMessageOperator(task_id="t", text="x", user_ids="{{ '' }}")),
+        rendered(DingTalkAppRobotOperator(task_id="t", text="x", user_ids="{{ '' }}")),
         "user_ids",
     ),
     Case(
         "webhook op markdown renders to 20,001 bytes",
-        rendered(DingTalkWebhookOperator(task_id="t", text=f"{{{{ 'x' * {len(ROBOT_TEXT)} }}}}")),
+        rendered(DingTalkCustomRobotOperator(task_id="t", text=f"{{{{ 'x' * {len(ROBOT_TEXT)} }}}}")),
         "body",
         20000,
     ),
     Case(
         "webhook op link url renders non-http",
         rendered(
-            DingTalkWebhookOperator(
+            DingTalkCustomRobotOperator(
                 task_id="t", message=Link(title="t", text="x", message_url="{{ 'file:///etc/passwd' }}")
             )
         ),
@@ -531,8 +531,8 @@ OPERATOR_CASES = [
     ),
     # notifier constructors (DAG parse time)
     Case("notifier without recipients", lambda: DingTalkNotifier(), "userid_list"),
-    Case("robot notifier without a target", lambda: DingTalkRobotNotifier(), "open_conversation_id"),
-    Case("notifier timeout 0", lambda: DingTalkWebhookNotifier(timeout=0), "timeout"),
+    Case("robot notifier without a target", lambda: DingTalkAppRobotNotifier(), "open_conversation_id"),
+    Case("notifier timeout 0", lambda: DingTalkCustomRobotNotifier(timeout=0), "timeout"),
 ]
 
 
@@ -556,17 +556,17 @@ NOTIFIER_CASES = [
     ),
     Case(
         "app robot: user_ids render empty",
-        lambda: DingTalkRobotNotifier(user_ids="{{ '' }}", retry_policy=FAST),
+        lambda: DingTalkAppRobotNotifier(user_ids="{{ '' }}", retry_policy=FAST),
         "user_ids",
     ),
     Case(
         "app robot: blank group",
-        lambda: DingTalkRobotNotifier(open_conversation_id="{{ ' ' }}", retry_policy=FAST),
+        lambda: DingTalkAppRobotNotifier(open_conversation_id="{{ ' ' }}", retry_policy=FAST),
         "open_conversation_id",
     ),
     Case(
         "custom robot: connection without token",
-        lambda: DingTalkWebhookNotifier(
+        lambda: DingTalkCustomRobotNotifier(
             dingtalk_webhook_conn_id="empty_robot", retry_policy=FAST, fold_storms=False
         ),
         "connection 'empty_robot'",

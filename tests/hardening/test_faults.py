@@ -29,8 +29,8 @@ import pytest
 
 from airflow_provider_dingtalk.exceptions import DingTalkAPIError, DingTalkError
 from airflow_provider_dingtalk.hooks.app_robot import GROUP_SEND_PATH, OTO_SEND_PATH
+from airflow_provider_dingtalk.hooks.custom_robot import DingTalkCustomRobotHook
 from airflow_provider_dingtalk.hooks.dingtalk import DingTalkHook
-from airflow_provider_dingtalk.hooks.webhook import DingTalkWebhookHook
 from airflow_provider_dingtalk.hooks.work_notification import (
     MEDIA_UPLOAD_PATH,
     PROGRESS_PATH,
@@ -41,9 +41,9 @@ from airflow_provider_dingtalk.hooks.work_notification import (
 )
 from airflow_provider_dingtalk.messages import OA, Text
 from airflow_provider_dingtalk.notifications import (
+    DingTalkAppRobotNotifier,
+    DingTalkCustomRobotNotifier,
     DingTalkNotifier,
-    DingTalkRobotNotifier,
-    DingTalkWebhookNotifier,
 )
 from airflow_provider_dingtalk.retry import DingTalkTransportError, RetryPolicy
 from airflow_provider_dingtalk.robot_pacer import RobotBusyError
@@ -123,8 +123,8 @@ class Env:
 
     policy: RetryPolicy = FAST
 
-    def webhook(self, **kwargs: Any) -> DingTalkWebhookHook:
-        return DingTalkWebhookHook(retry_policy=self.policy, **kwargs)
+    def webhook(self, **kwargs: Any) -> DingTalkCustomRobotHook:
+        return DingTalkCustomRobotHook(retry_policy=self.policy, **kwargs)
 
     def inbox(self, channel: str) -> list[Any]:
         return self.em.inbox(channel)
@@ -224,7 +224,7 @@ def _check_group(channel: str, per_send: int) -> Callable[[Env, Any, bool], None
 
 def _check_webhook(env: Env, result: Any, lost: bool) -> None:
     # msgUuid: DingTalk shows a repeated custom-robot message once, lost answer or not.
-    assert len(env.inbox("robot_webhook")) == 1
+    assert len(env.inbox("custom_robot")) == 1
 
 
 def _check_upload(env: Env, media_id: str, lost: bool) -> None:
@@ -246,8 +246,8 @@ def _check_failed_events(env: Env, items: list[dict[str, Any]], lost: bool) -> N
     assert len(items) == (0 if page_lost else 3)
 
 
-def _webhook_notifier() -> DingTalkWebhookNotifier:
-    return DingTalkWebhookNotifier(retry_policy=FAST, timeout=20)
+def _webhook_notifier() -> DingTalkCustomRobotNotifier:
+    return DingTalkCustomRobotNotifier(retry_policy=FAST, timeout=20)
 
 
 OPS: list[Op] = [
@@ -391,7 +391,7 @@ OPS: list[Op] = [
         check=_check_failed_events,
     ),
     Op(
-        "DingTalkWebhookHook.send",
+        "DingTalkCustomRobotHook.send",
         "/robot/send",
         "robot",
         run=lambda env: env.webhook().send(Text(content="deploy done")),
@@ -408,17 +408,17 @@ OPS: list[Op] = [
         check=lambda env, _, lost: [d.target for d in env.inbox("work_notification")] == ["user1"],
     ),
     Op(
-        "DingTalkRobotNotifier",
+        "DingTalkAppRobotNotifier",
         GROUP_SEND_PATH,
         "api",
         notifier=True,
-        run=lambda env: DingTalkRobotNotifier(open_conversation_id="cidOps", retry_policy=FAST, timeout=20)(
-            fake_context()
-        ),
+        run=lambda env: DingTalkAppRobotNotifier(
+            open_conversation_id="cidOps", retry_policy=FAST, timeout=20
+        )(fake_context()),
         check=_check_group("app_robot_group", 1),
     ),
     Op(
-        "DingTalkWebhookNotifier",
+        "DingTalkCustomRobotNotifier",
         "/robot/send",
         "robot",
         notifier=True,
@@ -535,7 +535,7 @@ PERSISTENT_NAMES = (
     "get_access_token",
     "send_work_notification",
     "send_robot_group_message",
-    "DingTalkWebhookHook.send",
+    "DingTalkCustomRobotHook.send",
 )
 PERSISTENT_OPS = [op for op in OPS if op.name in PERSISTENT_NAMES]
 # Every fault that is not about tokens (those pass by design: one fresh token is fetched).
@@ -614,7 +614,7 @@ def logs(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) ->
 
 
 @pytest.mark.parametrize("op", [pytest.param(op, id=op.name) for op in OPS if op.name in (
-    "send_work_notification", "send_robot_group_message", "DingTalkWebhookHook.send")])  # fmt: skip
+    "send_work_notification", "send_robot_group_message", "DingTalkCustomRobotHook.send")])  # fmt: skip
 def test_a_stopped_dingtalk_that_comes_back_gets_the_message_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, op: Op
 ) -> None:
@@ -648,7 +648,7 @@ def test_robot_blocked_130101_waits_out_the_block_and_sends_once(env: Env) -> No
     fake = EmulatorTime(env.em)
     env.em.inject("/robot/send", errcode=130101)
     env.webhook(clock=fake.clock, sleep=fake.sleep).send(Text(content="after the block"))
-    assert len(env.inbox("robot_webhook")) == 1
+    assert len(env.inbox("custom_robot")) == 1
     assert 600 <= fake.slept < 700  # DingTalk's 10-minute block, waited on the robot's shared window
     assert env.em.calls("/robot/send") == 2
 
@@ -658,7 +658,7 @@ def test_robot_blocked_130101_longer_than_max_wait_fails_clearly(env: Env) -> No
     env.em.inject("/robot/send", errcode=130101)
     with pytest.raises(RobotBusyError, match="may send again in"):
         env.webhook(clock=fake.clock, sleep=fake.sleep, max_wait=60).send(Text(content="x"))
-    assert env.inbox("robot_webhook") == [] and env.em.calls("/robot/send") == 1
+    assert env.inbox("custom_robot") == [] and env.em.calls("/robot/send") == 1
     assert fake.slept == 0  # it does not wait for a slot it knows is beyond its deadline
 
 
@@ -667,13 +667,13 @@ def test_robot_notifier_blocked_130101_logs_and_the_alert_goes_out_with_the_next
 ) -> None:
     fake = EmulatorTime(env.em)
     env.em.inject("/robot/send", errcode=130101)
-    notifier = DingTalkWebhookNotifier(retry_policy=FAST, timeout=20, clock=fake.clock, sleep=fake.sleep)
+    notifier = DingTalkCustomRobotNotifier(retry_policy=FAST, timeout=20, clock=fake.clock, sleep=fake.sleep)
     notifier(fake_context(task_id="blocked"))
-    assert env.inbox("robot_webhook") == []
+    assert env.inbox("custom_robot") == []
     assert "not delivered" in logs.text or "blocked" in logs.text.lower()
     fake.sleep(601)
     notifier(fake_context(task_id="next"))
-    shown = " ".join(str(d.message) for d in env.inbox("robot_webhook"))
+    shown = " ".join(str(d.message) for d in env.inbox("custom_robot"))
     assert "blocked" in shown and "next" in shown  # nothing lost
 
 

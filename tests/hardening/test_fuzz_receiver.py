@@ -23,8 +23,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from airflow_provider_dingtalk.events.app import create_receiver_app
 from airflow_provider_dingtalk.exceptions import DingTalkCryptoError
-from airflow_provider_dingtalk.receiver.app import create_receiver_app
 
 
 def _load_fuzzer() -> ModuleType:

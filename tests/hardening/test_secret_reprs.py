@@ -32,27 +32,27 @@ def _secrets(emulator: DingTalkEmulator) -> list[str]:
 
 def _objects(emulator: DingTalkEmulator) -> list[Any]:
     from airflow_provider_dingtalk._redact import Secret
+    from airflow_provider_dingtalk.events.sinks import RestApiAssetSink
+    from airflow_provider_dingtalk.hooks.custom_robot import DingTalkCustomRobotHook
     from airflow_provider_dingtalk.hooks.dingtalk import DingTalkHook
     from airflow_provider_dingtalk.hooks.event_callback import DingTalkEventCallbackHook
-    from airflow_provider_dingtalk.hooks.webhook import DingTalkWebhookHook
-    from airflow_provider_dingtalk.notifications.dingtalk import DingTalkNotifier
-    from airflow_provider_dingtalk.notifications.robot import DingTalkRobotNotifier
-    from airflow_provider_dingtalk.notifications.webhook import DingTalkWebhookNotifier
+    from airflow_provider_dingtalk.notifications.app_robot import DingTalkAppRobotNotifier
+    from airflow_provider_dingtalk.notifications.custom_robot import DingTalkCustomRobotNotifier
+    from airflow_provider_dingtalk.notifications.work_notification import DingTalkNotifier
+    from airflow_provider_dingtalk.operators.app_robot import DingTalkAppRobotOperator
     from airflow_provider_dingtalk.operators.callback import DingTalkRegisterCallbackOperator
-    from airflow_provider_dingtalk.operators.message import DingTalkMessageOperator
-    from airflow_provider_dingtalk.operators.robot import DingTalkRobotMessageOperator
-    from airflow_provider_dingtalk.operators.webhook import DingTalkWebhookOperator
-    from airflow_provider_dingtalk.receiver.sinks import RestApiAssetSink
+    from airflow_provider_dingtalk.operators.custom_robot import DingTalkCustomRobotOperator
+    from airflow_provider_dingtalk.operators.work_notification import DingTalkMessageOperator
 
     hook = DingTalkHook()
     hook.get_access_token()  # a live token in the hook's caches
-    webhook = DingTalkWebhookHook()
+    webhook = DingTalkCustomRobotHook()
     callback = DingTalkEventCallbackHook()
     config = callback.get_config()
     operators: list[Any] = [
         DingTalkMessageOperator(task_id="m", text="hi", userid_list=["user1"]),
-        DingTalkWebhookOperator(task_id="w", text="hi"),
-        DingTalkRobotMessageOperator(task_id="r", text="hi", user_ids=["user1"]),
+        DingTalkCustomRobotOperator(task_id="w", text="hi"),
+        DingTalkAppRobotOperator(task_id="r", text="hi", user_ids=["user1"]),
         DingTalkRegisterCallbackOperator(
             task_id="c", call_back_tags=["check_in"], token=TOKEN, aes_key=AES_KEY
         ),
@@ -71,8 +71,8 @@ def _objects(emulator: DingTalkEmulator) -> list[Any]:
         RestApiAssetSink("http://airflow", username="admin", password=TOKEN, token=AES_KEY),
         *operators,
         DingTalkNotifier(userid_list=["user1"]),
-        DingTalkWebhookNotifier(),
-        DingTalkRobotNotifier(user_ids=["user1"]),
+        DingTalkCustomRobotNotifier(),
+        DingTalkAppRobotNotifier(user_ids=["user1"]),
     ]
 
 

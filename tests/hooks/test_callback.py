@@ -9,10 +9,10 @@ import pytest
 
 from airflow_provider_dingtalk._redact import Secret
 from airflow_provider_dingtalk._serve import ThreadedServer
+from airflow_provider_dingtalk.events.app import create_receiver_app
 from airflow_provider_dingtalk.exceptions import DingTalkAPIError, DingTalkValidationError
 from airflow_provider_dingtalk.hooks.dingtalk import DingTalkHook
 from airflow_provider_dingtalk.hooks.event_callback import CallbackConfig
-from airflow_provider_dingtalk.receiver.app import create_receiver_app
 from airflow_provider_dingtalk.retry import RetryPolicy
 from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
 

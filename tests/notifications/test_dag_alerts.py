@@ -67,7 +67,7 @@ def test_failures_retries_successes_and_the_dag_run_are_reported(emulated: DingT
     run = run_example()
     assert str(getattr(run.state, "value", run.state)) == "failed"
     assert states(run) == EXPECTED_STATES
-    robot = [d.message for d in emulated.inbox("robot_webhook")]
+    robot = [d.message for d in emulated.inbox("custom_robot")]
     titles = [m.get("markdown", m.get("actionCard", {})).get("title") for m in robot]
     assert sorted(titles) == sorted(
         [

@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 
 from airflow_provider_dingtalk.notifications import (
+    DingTalkAppRobotNotifier,
+    DingTalkCustomRobotNotifier,
     DingTalkNotifier,
-    DingTalkRobotNotifier,
-    DingTalkWebhookNotifier,
+    send_dingtalk_app_robot_notification,
+    send_dingtalk_custom_robot_notification,
     send_dingtalk_notification,
-    send_dingtalk_robot_notification,
-    send_dingtalk_webhook_notification,
 )
 from airflow_provider_dingtalk.notifications._base import DingTalkBaseNotifier
 from airflow_provider_dingtalk.retry import RetryPolicy
@@ -88,8 +88,8 @@ def logs(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) ->
 def all_three(**kwargs: Any) -> list[DingTalkBaseNotifier]:
     return [
         DingTalkNotifier(userid_list=["user1"], retry_policy=FAST, **kwargs),
-        DingTalkWebhookNotifier(retry_policy=FAST, **kwargs),
-        DingTalkRobotNotifier(open_conversation_id="cidOps", retry_policy=FAST, **kwargs),
+        DingTalkCustomRobotNotifier(retry_policy=FAST, **kwargs),
+        DingTalkAppRobotNotifier(open_conversation_id="cidOps", retry_policy=FAST, **kwargs),
     ]
 
 
@@ -106,29 +106,29 @@ def text_of(message: dict[str, Any]) -> str:
 
 def test_function_style_aliases_are_the_classes() -> None:
     assert send_dingtalk_notification is DingTalkNotifier
-    assert send_dingtalk_webhook_notification is DingTalkWebhookNotifier
-    assert send_dingtalk_robot_notification is DingTalkRobotNotifier
+    assert send_dingtalk_custom_robot_notification is DingTalkCustomRobotNotifier
+    assert send_dingtalk_app_robot_notification is DingTalkAppRobotNotifier
 
 
 def test_default_alert_on_every_channel_has_every_field(channels: DingTalkEmulator) -> None:
     for notifier in all_three():
         notifier(fake_context(exception=ValueError("bad row 17")))
     inbox = channels.inbox()
-    assert [d.channel for d in inbox] == ["work_notification", "robot_webhook", "app_robot_group"]
+    assert [d.channel for d in inbox] == ["work_notification", "custom_robot", "app_robot_group"]
     for delivery in inbox:
         text = text_of(delivery.message)
         for expected in EVERY_FIELD:
             assert expected in text, (delivery.channel, expected)
 
 
-@pytest.mark.parametrize("limit_channel", ["work_notification", "robot_webhook", "app_robot_group"])
+@pytest.mark.parametrize("limit_channel", ["work_notification", "custom_robot", "app_robot_group"])
 def test_a_100_kb_traceback_is_trimmed_and_delivered(channels: DingTalkEmulator, limit_channel: str) -> None:
     huge = RuntimeError("boom " + "x" * 100_000)
     notifier = {n.__class__.__name__: n for n in all_three()}[
         {
             "work_notification": "DingTalkNotifier",
-            "robot_webhook": "DingTalkWebhookNotifier",
-            "app_robot_group": "DingTalkRobotNotifier",
+            "custom_robot": "DingTalkCustomRobotNotifier",
+            "app_robot_group": "DingTalkAppRobotNotifier",
         }[limit_channel]
     ]
     notifier(fake_context(exception=huge))
@@ -148,23 +148,23 @@ def test_work_notification_fits_2048_bytes_exactly(channels: DingTalkEmulator) -
 
 
 def test_user_text_and_title_are_templates(channels: DingTalkEmulator) -> None:
-    notifier = DingTalkWebhookNotifier(
+    notifier = DingTalkCustomRobotNotifier(
         title="{{ ti.task_id }} broke",
         text="Run {{ run_id }} of {{ ti.dag_id }}: {{ exception }}",
         retry_policy=FAST,
     )
     notifier(fake_context(exception="disk full"))
-    (delivery,) = channels.inbox("robot_webhook")
+    (delivery,) = channels.inbox("custom_robot")
     assert delivery.message["markdown"] == {"title": "load broke", "text": "Run manual__r1 of etl: disk full"}
 
 
 def test_one_instance_renders_each_context_afresh(channels: DingTalkEmulator) -> None:
-    notifier = DingTalkWebhookNotifier(
+    notifier = DingTalkCustomRobotNotifier(
         title="{{ ti.task_id }}", text="{{ ti.task_id }} in {{ run_id }}", retry_policy=FAST
     )
     notifier(fake_context(task_id="first", run_id="run_a"))
     notifier(fake_context(task_id="second", run_id="run_b"))
-    texts = [d.message["markdown"]["text"] for d in channels.inbox("robot_webhook")]
+    texts = [d.message["markdown"]["text"] for d in channels.inbox("custom_robot")]
     assert texts == ["first in run_a", "second in run_b"]
     assert notifier.text == "{{ ti.task_id }} in {{ run_id }}"  # the template itself is untouched
 
@@ -181,17 +181,18 @@ def test_work_notification_text_is_unique_per_task_instance_try(channels: DingTa
 
 
 def test_a_broken_template_sends_the_default_alert(channels: DingTalkEmulator, logs: Logs) -> None:
-    DingTalkWebhookNotifier(text="{{ no_such_thing.attr }}", retry_policy=FAST)(fake_context(exception="x"))
-    (delivery,) = channels.inbox("robot_webhook")
+    notifier = DingTalkCustomRobotNotifier(text="{{ no_such_thing.attr }}", retry_policy=FAST)
+    notifier(fake_context(exception="x"))
+    (delivery,) = channels.inbox("custom_robot")
     assert "Task failed: etl.load[3]" in text_of(delivery.message)
     assert "template failed" in logs.text
 
 
 def test_mentions_make_a_markdown_alert_with_the_link_inline(channels: DingTalkEmulator) -> None:
-    DingTalkWebhookNotifier(at_mobiles="13800000000", at_user_ids=["user1"], retry_policy=FAST)(
+    DingTalkCustomRobotNotifier(at_mobiles="13800000000", at_user_ids=["user1"], retry_policy=FAST)(
         fake_context()
     )
-    (delivery,) = channels.inbox("robot_webhook")
+    (delivery,) = channels.inbox("custom_robot")
     assert delivery.message["msgtype"] == "markdown"
     assert (
         delivery.message["at"]["atUserIds"] == ["user1"]
@@ -201,7 +202,7 @@ def test_mentions_make_a_markdown_alert_with_the_link_inline(channels: DingTalkE
 
 
 def test_app_robot_to_users(channels: DingTalkEmulator) -> None:
-    DingTalkRobotNotifier(user_ids="user1,user2", retry_policy=FAST)(fake_context())
+    DingTalkAppRobotNotifier(user_ids="user1,user2", retry_policy=FAST)(fake_context())
     assert sorted(d.target for d in channels.inbox("app_robot_oto")) == ["user1", "user2"]
 
 
@@ -209,15 +210,15 @@ def test_dingtalk_down_logs_returns_in_bounded_time(channels: DingTalkEmulator, 
     channels.stop()
     notifiers = [
         DingTalkNotifier(userid_list=["user1"], timeout=2),
-        DingTalkWebhookNotifier(timeout=2),
-        DingTalkRobotNotifier(open_conversation_id="cidOps", timeout=2),
+        DingTalkCustomRobotNotifier(timeout=2),
+        DingTalkAppRobotNotifier(open_conversation_id="cidOps", timeout=2),
     ]
     for notifier in notifiers:
         started = time.monotonic()
         notifier(fake_context(exception="x"))  # must not raise
         assert time.monotonic() - started < 4
     logged = logs.text
-    for name in ("DingTalkNotifier", "DingTalkWebhookNotifier", "DingTalkRobotNotifier"):
+    for name in ("DingTalkNotifier", "DingTalkCustomRobotNotifier", "DingTalkAppRobotNotifier"):
         assert re.search(rf"not delivered.*\b{name}\b", logged), name
 
 
@@ -227,15 +228,15 @@ def test_dingtalk_refusal_is_logged_with_its_errcode(channels: DingTalkEmulator,
     )
     channels.inject("/robot/send", errcode=310000, errmsg="keywords not in content", times=5)
     DingTalkNotifier(userid_list=["user1"], retry_policy=FAST)(fake_context())
-    DingTalkWebhookNotifier(retry_policy=FAST)(fake_context())
+    DingTalkCustomRobotNotifier(retry_policy=FAST)(fake_context())
     assert "errcode 40056" in logs.text and "errcode 310000" in logs.text
-    assert channels.inbox("work_notification") == [] and channels.inbox("robot_webhook") == []
+    assert channels.inbox("work_notification") == [] and channels.inbox("custom_robot") == []
 
 
 def test_a_hanging_dingtalk_is_cut_off_at_the_timeout(channels: DingTalkEmulator) -> None:
     channels.inject("/robot/send", delay=5, times=3)
     started = time.monotonic()
-    DingTalkWebhookNotifier(timeout=1)(fake_context())
+    DingTalkCustomRobotNotifier(timeout=1)(fake_context())
     assert time.monotonic() - started < 2
 
 
@@ -245,7 +246,7 @@ def test_no_secret_in_any_alert_or_log(channels: DingTalkEmulator, logs: Logs) -
     for notifier in all_three():
         notifier(fake_context(exception=ValueError("failed")))
     channels.inject("/robot/send", errcode=300001, errmsg="token is not exist")
-    DingTalkWebhookNotifier(retry_policy=FAST)(fake_context())
+    DingTalkCustomRobotNotifier(retry_policy=FAST)(fake_context())
     tokens = [r.query.get("access_token") for r in channels.requests()]  # masked in the log, so read state
     seen = logs.text + "".join(text_of(d.message) for d in channels.inbox())
     for secret in [*secrets, *channels.state.tokens]:
@@ -255,7 +256,7 @@ def test_no_secret_in_any_alert_or_log(channels: DingTalkEmulator, logs: Logs) -
 
 def test_dag_level_notifier_renders_with_a_serialized_dag() -> None:
     # apache/airflow#64649: under dag.test() the DAG in the context has no get_template_env.
-    notifier = DingTalkWebhookNotifier(text="{{ run_id }}")
+    notifier = DingTalkCustomRobotNotifier(text="{{ run_id }}")
     env = notifier.get_template_env(dag=SimpleNamespace(dag_id="etl"))  # type: ignore[arg-type]
     assert env.from_string("{{ x }}").render(x=1) == "1"
 
@@ -266,13 +267,13 @@ def test_hitl_notifier_carries_the_required_action_link(
     from airflow.providers.standard.operators.hitl import ApprovalOperator
 
     monkeypatch.setenv("AIRFLOW__API__BASE_URL", "http://airflow.example.com")
-    notifier = DingTalkWebhookNotifier(retry_policy=FAST)
+    notifier = DingTalkCustomRobotNotifier(retry_policy=FAST)
     approval = ApprovalOperator(task_id="approve", subject="Ship it?", notifiers=[notifier])
     context = fake_context(task_id="approve", state="awaiting_input", map_index=-1)
     context["task"] = approval
     for hitl_notifier in approval.notifiers:
         hitl_notifier(context)
-    (delivery,) = channels.inbox("robot_webhook")
+    (delivery,) = channels.inbox("custom_robot")
     card = delivery.message["actionCard"]
     assert card["btns"][0] == {
         "title": "Respond in Airflow",
@@ -285,7 +286,7 @@ async def test_awaited_in_the_triggerer_it_does_not_block_the_loop(channels: Din
     """Deadline Alerts await the notifier (``await notifier``) on the triggerer's event loop."""
     import asyncio
 
-    notifier = DingTalkWebhookNotifier(text="Deadline missed for {{ ti.task_id }}", retry_policy=FAST)
+    notifier = DingTalkCustomRobotNotifier(text="Deadline missed for {{ ti.task_id }}", retry_policy=FAST)
     notifier.context = fake_context()  # type: ignore[assignment]
     ticks = 0
 
@@ -299,6 +300,6 @@ async def test_awaited_in_the_triggerer_it_does_not_block_the_loop(channels: Din
     channels.inject("/robot/send", delay=0.3)  # a slow DingTalk: the loop must keep running meanwhile
     await notifier
     beat.cancel()
-    (delivered,) = channels.inbox("robot_webhook")
+    (delivered,) = channels.inbox("custom_robot")
     assert delivered.message["markdown"]["text"] == "Deadline missed for load"
     assert ticks > 50

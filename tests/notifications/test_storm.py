@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from airflow_provider_dingtalk._json import dumps, utf8_len
-from airflow_provider_dingtalk.messages import Markdown, Mentions, to_robot_webhook
-from airflow_provider_dingtalk.notifications import DingTalkWebhookNotifier
+from airflow_provider_dingtalk.messages import Markdown, Mentions, to_custom_robot
+from airflow_provider_dingtalk.notifications import DingTalkCustomRobotNotifier
 from airflow_provider_dingtalk.notifications._storm import SpooledAlert, summary_message
 from airflow_provider_dingtalk.retry import RetryPolicy
 from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator, EmulatorTime
@@ -50,7 +50,7 @@ def test_a_burst_of_200_failures_is_paced_folded_and_complete(
     robot: DingTalkEmulator, tmp_path: Path
 ) -> None:
     fake = EmulatorTime(robot)
-    notifier = DingTalkWebhookNotifier(retry_policy=FAST, timeout=300, clock=fake.clock, sleep=fake.sleep)
+    notifier = DingTalkCustomRobotNotifier(retry_policy=FAST, timeout=300, clock=fake.clock, sleep=fake.sleep)
     threads = [
         threading.Thread(target=notifier, args=(fake_context(task_id=f"t{i}", exception=f"error {i}"),))
         for i in range(BURST)
@@ -62,7 +62,7 @@ def test_a_burst_of_200_failures_is_paced_folded_and_complete(
 
     requests = robot.requests("/robot/send")
     assert [r.response["errcode"] for r in requests if r.response["errcode"] != 0] == []  # never 130101
-    delivered = robot.inbox("robot_webhook")
+    delivered = robot.inbox("custom_robot")
     times = sorted(d.time for d in delivered)
     busiest = max(sum(1 for t in times if start <= t < start + 60) for start in times)
     assert busiest <= 20
@@ -78,13 +78,14 @@ def test_a_burst_of_200_failures_is_paced_folded_and_complete(
 def test_an_alert_left_behind_goes_out_with_the_next_one(robot: DingTalkEmulator) -> None:
     fake = EmulatorTime(robot)
     robot.inject("/robot/send", status=503, times=50)  # DingTalk down for the first alert
-    first = DingTalkWebhookNotifier(retry_policy=FAST, timeout=1, clock=fake.clock, sleep=fake.sleep)
+    first = DingTalkCustomRobotNotifier(retry_policy=FAST, timeout=1, clock=fake.clock, sleep=fake.sleep)
     first(fake_context(task_id="t1"))
-    assert robot.inbox("robot_webhook") == []
+    assert robot.inbox("custom_robot") == []
     with robot.state.lock:
         robot.state.faults.clear()
-    DingTalkWebhookNotifier(retry_policy=FAST, clock=fake.clock, sleep=fake.sleep)(fake_context(task_id="t2"))
-    named, _ = accounted_tasks([d.message for d in robot.inbox("robot_webhook")])
+    notifier = DingTalkCustomRobotNotifier(retry_policy=FAST, clock=fake.clock, sleep=fake.sleep)
+    notifier(fake_context(task_id="t2"))
+    named, _ = accounted_tasks([d.message for d in robot.inbox("custom_robot")])
     assert sorted(named) == ["t1", "t2"]
 
 
@@ -95,22 +96,23 @@ def test_an_alert_resent_after_a_crash_is_shown_once(robot: DingTalkEmulator) ->
 
     fake = EmulatorTime(robot)
     robot.inject("/robot/send", status=503, times=50)  # DingTalk down: t1 stays spooled
-    DingTalkWebhookNotifier(retry_policy=FAST, timeout=1, clock=fake.clock, sleep=fake.sleep)(
+    DingTalkCustomRobotNotifier(retry_policy=FAST, timeout=1, clock=fake.clock, sleep=fake.sleep)(
         fake_context(task_id="t1")
     )
     (spooled,) = Path(os.environ["AIRFLOW_DINGTALK_STATE_DIR"]).glob("alerts-*/[0-9]*.json")
     kept = shutil.copy(spooled, spooled.parent / "kept")
     with robot.state.lock:
         robot.state.faults.clear()
-    DingTalkWebhookNotifier(retry_policy=FAST, clock=fake.clock, sleep=fake.sleep)(fake_context(task_id="t2"))
+    notifier = DingTalkCustomRobotNotifier(retry_policy=FAST, clock=fake.clock, sleep=fake.sleep)
+    notifier(fake_context(task_id="t2"))
     assert not spooled.exists()  # t1 went out with t2 and its file was removed ...
     Path(kept).rename(spooled)  # ... but as if that process died first: the file is back
-    DingTalkWebhookNotifier(retry_policy=FAST, clock=fake.clock, sleep=fake.sleep)(fake_context(task_id="t3"))
+    notifier(fake_context(task_id="t3"))
     assert not spooled.exists()
     sends = [r.body for r in robot.requests("/robot/send") if r.status == 200]
     t1_uuids = {b["msgUuid"] for b in sends if "etl.t1[3]" in dumps(b)}
     assert len(t1_uuids) == 1  # the resend carried the same msgUuid ...
-    named, _ = accounted_tasks([d.message for d in robot.inbox("robot_webhook")])
+    named, _ = accounted_tasks([d.message for d in robot.inbox("custom_robot")])
     assert sorted(named) == ["t1", "t2", "t3"]  # ... so DingTalk showed t1 once
 
 
@@ -133,7 +135,7 @@ def _spooled(i: int, url_len: int = 200) -> SpooledAlert:
 def test_summary_lists_what_fits_in_20000_bytes_then_counts_the_rest() -> None:
     pending = [_spooled(i) for i in range(500)]
     message, mentions, listed = summary_message(pending)
-    size = utf8_len(dumps(to_robot_webhook(message, mentions=mentions, msg_uuid="0" * 32)))
+    size = utf8_len(dumps(to_custom_robot(message, mentions=mentions, msg_uuid="0" * 32)))
     assert 19_000 < size <= 20_000
     assert 0 < listed < 500 and f"…and {500 - listed} more" in message.text  # type: ignore[attr-defined]
     assert "500 alerts" in message.title  # type: ignore[attr-defined]

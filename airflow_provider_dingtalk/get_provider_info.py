@@ -1,0 +1,161 @@
+"""Provider metadata for Airflow's provider discovery.
+
+This module must import nothing: Airflow calls it while it is initialising, and a failure here
+breaks every ``airflow`` command in the user's environment (tests validate it against Airflow's
+own provider-info schemas).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_PKG = "airflow_provider_dingtalk"
+_TIMEOUT_HELP = "Seconds; leave empty for the default."
+# Both HTTP connection types take the same timeouts (defaults as in hooks/base.py; no import here).
+_TIMEOUT_FIELDS = {
+    "connect_timeout": {
+        "label": "Connect timeout",
+        "schema": {"type": ["number", "null"], "default": 5},
+        "description": _TIMEOUT_HELP,
+    },
+    "read_timeout": {
+        "label": "Read timeout",
+        "schema": {"type": ["number", "null"], "default": 15},
+        "description": _TIMEOUT_HELP,
+    },
+}
+
+
+def get_provider_info() -> dict[str, Any]:
+    return {
+        "package-name": "airflow-provider-dingtalk",
+        "name": "DingTalk",
+        "description": "DingTalk (钉钉): work notifications, group robots, failure alerts, event callbacks.",
+        "versions": ["0.1.0"],
+        "integrations": [
+            {
+                "integration-name": "DingTalk",
+                "external-doc-url": "https://open.dingtalk.com/document/",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [
+            {
+                "integration-name": "DingTalk",
+                "python-modules": [
+                    f"{_PKG}.hooks.custom_robot",
+                    f"{_PKG}.hooks.dingtalk",
+                    f"{_PKG}.hooks.event_callback",
+                ],
+            }
+        ],
+        "connection-types": [
+            {
+                "connection-type": "dingtalk_webhook",
+                "hook-class-name": f"{_PKG}.hooks.custom_robot.DingTalkCustomRobotHook",
+                "hook-name": "DingTalk Custom Robot",
+                "conn-fields": {
+                    "secret": {
+                        "label": "Signing secret",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                        "description": "The robot's secret (SEC…) when its security settings use signing "
+                        "(加签); leave empty otherwise.",
+                    },
+                    **_TIMEOUT_FIELDS,
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "login", "extra"],
+                    "relabeling": {"password": "Robot access token (or webhook URL)"},
+                    "placeholders": {
+                        "host": "https://oapi.dingtalk.com",
+                        "password": "https://oapi.dingtalk.com/robot/send?access_token=…",
+                    },
+                },
+            },
+            {
+                "connection-type": "dingtalk",
+                "hook-class-name": f"{_PKG}.hooks.dingtalk.DingTalkHook",
+                "hook-name": "DingTalk App",
+                "conn-fields": {
+                    "agent_id": {
+                        "label": "Agent ID",
+                        "schema": {"type": ["string", "null"]},
+                        "description": "The app's AgentId (developer console → app → basic information); "
+                        "needed for work notifications.",
+                    },
+                    "api_host": {
+                        "label": "v1.0 API host",
+                        "schema": {"type": ["string", "null"]},
+                        "description": "Host of the v1.0 API; leave empty for https://api.dingtalk.com.",
+                    },
+                    **_TIMEOUT_FIELDS,
+                    "shared_cache": {
+                        "label": "Share the access token between task processes",
+                        "schema": {"type": ["boolean", "null"], "default": True},
+                        "description": "Keep the app access token in a file cache (mode 0600) so that all "
+                        "task processes on a machine share one token.",
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "extra"],
+                    "relabeling": {"login": "AppKey (Client ID)", "password": "AppSecret (Client Secret)"},
+                    "placeholders": {
+                        "host": "https://oapi.dingtalk.com",
+                        "login": "dingxxxxxxxxxxxxxxxx",
+                    },
+                },
+            },
+            {
+                "connection-type": "dingtalk_callback",
+                "hook-class-name": f"{_PKG}.hooks.event_callback.DingTalkEventCallbackHook",
+                "hook-name": "DingTalk Event Callback",
+                "conn-fields": {
+                    "token": {
+                        "label": "Token",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                        "description": "The callback token (signs every push).",
+                    },
+                    "max_skew": {
+                        "label": "Allowed clock skew",
+                        "schema": {"type": ["number", "null"], "default": 300},
+                        "description": "Seconds a request's timestamp may differ from now; older ones "
+                        "are refused as replays.",
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "extra"],
+                    "relabeling": {
+                        "host": "Callback URL",
+                        "login": "Receiver id (corpId or AppKey)",
+                        "password": "aes_key (43 characters)",
+                    },
+                    "placeholders": {
+                        "host": "https://airflow.example.com/dingtalk/events",
+                        "login": "dingxxxxxxxxxxxxxxxx",
+                    },
+                },
+            },
+        ],
+        "operators": [
+            {
+                "integration-name": "DingTalk",
+                "python-modules": [f"{_PKG}.operators.custom_robot", f"{_PKG}.operators.app_robot"],
+            },
+            {"integration-name": "DingTalk", "python-modules": [f"{_PKG}.operators.callback"]},
+            {"integration-name": "DingTalk", "python-modules": [f"{_PKG}.operators.work_notification"]},
+        ],
+        "triggers": [
+            {"integration-name": "DingTalk", "python-modules": [f"{_PKG}.triggers.work_notification"]},
+        ],
+        "notifications": [
+            f"{_PKG}.notifications.work_notification.DingTalkNotifier",
+            f"{_PKG}.notifications.custom_robot.DingTalkCustomRobotNotifier",
+            f"{_PKG}.notifications.app_robot.DingTalkAppRobotNotifier",
+        ],
+        "plugins": [
+            {
+                "name": "dingtalk_event_receiver",
+                "plugin-class": f"{_PKG}.events.plugin.DingTalkEventReceiverPlugin",
+            }
+        ],
+    }

@@ -1,0 +1,251 @@
+"""``DingTalkCustomRobotHook``: send to a group chat through a custom robot (自定义机器人) webhook.
+
+A custom robot needs no app: its access token (and, with the "sign" security setting, its ``SEC…``
+secret) is the whole credential, kept in a ``dingtalk_webhook`` connection.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, quote, quote_plus, urlsplit
+
+from airflow.sdk import BaseHook
+
+from airflow_provider_dingtalk._redact import Secret
+from airflow_provider_dingtalk.exceptions import DingTalkAPIError, DingTalkValidationError, hint_for
+from airflow_provider_dingtalk.hooks.base import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_HOST,
+    DEFAULT_READ_TIMEOUT,
+    http_send,
+    new_session,
+    normalise_host,
+    oapi_result,
+)
+from airflow_provider_dingtalk.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    import requests
+
+    from airflow_provider_dingtalk.messages import Mentions, Message
+    from airflow_provider_dingtalk.robot_pacer import RobotPacer
+
+SEND_PATH = "/robot/send"
+RATE_LIMITED = 130101
+
+_SECURITY = "the robot's security settings (group settings → Bots → the robot → Security Settings)"
+# What to fix for the custom robot's errors. 310000 covers every security check; its errmsg says which.
+_WEBHOOK_HINTS: dict[int, str] = {
+    300001: "DingTalk does not know this robot token: the robot was removed or the token is mistyped. "
+    "Copy the webhook URL again (group settings → Bots → the robot) into the connection's password.",
+    300005: "DingTalk does not know this robot token (seen for robots of external groups): copy the "
+    "webhook URL again into the connection's password.",
+    460101: "The message body is over 20,000 bytes: shorten the text or split it into several messages.",
+    RATE_LIMITED: "The robot sent more than 20 messages in a minute and is blocked for 10 minutes: send "
+    "fewer messages, or spread them over several robots.",
+    310000: f"The message failed one of {_SECURITY}.",
+}
+_SECURITY_HINTS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (
+        ("keyword", "关键词"),
+        f"The message contains none of the robot's custom keywords: add one of them to the text, or "
+        f"change the keywords in {_SECURITY}.",
+    ),
+    (
+        ("sign", "签名"),
+        f"The signature does not match: put the robot's secret (starting with SEC) from {_SECURITY} "
+        "into the connection's 'secret' field, or remove it there if the robot does not use signing.",
+    ),
+    (
+        ("timestamp",),
+        "DingTalk refused the timestamp: the robot uses signing, so set its secret (SEC…) in the "
+        "connection, and make sure this machine's clock is within an hour of the real time.",
+    ),
+    (
+        ("ip", "白名单"),
+        f"This machine's public IP is not in the robot's IP whitelist: add it in {_SECURITY}.",
+    ),
+)
+
+
+def webhook_hint(errcode: int, errmsg: str) -> str | None:
+    """The fix for a custom robot error; for 310000 it depends on which security check failed."""
+    if errcode == 310000:
+        lowered = errmsg.lower()
+        for needles, hint in _SECURITY_HINTS:
+            if any(n in lowered for n in needles):
+                return hint
+    return _WEBHOOK_HINTS.get(errcode) or hint_for(errcode)
+
+
+def robot_sign(secret: str, timestamp_ms: int) -> str:
+    """The ``sign`` query value for ``timestamp_ms``, already URL-encoded (once).
+
+    :param secret: the robot's secret, ``SEC…``, exactly as DingTalk shows it.
+    :param timestamp_ms: milliseconds since the epoch; DingTalk accepts ±1 hour.
+    """
+    digest = hmac.new(secret.encode(), f"{timestamp_ms}\n{secret}".encode(), hashlib.sha256).digest()
+    return quote_plus(base64.b64encode(digest).decode("ascii"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomRobotConfig:
+    """What the hook reads from a ``dingtalk_webhook`` connection. Token and secret never print."""
+
+    conn_id: str
+    host: str
+    token: Secret
+    secret: Secret | None
+    connect_timeout: float
+    read_timeout: float
+
+
+class DingTalkCustomRobotHook(BaseHook):
+    """Send messages to a group chat through a custom robot's webhook.
+
+    Signs every request when the connection has the robot's secret, paces sends to DingTalk's
+    20 messages a minute per robot across every task process on the machine, waits and retries when
+    DingTalk still answers "too fast" (130101), and tags each message with a ``msgUuid`` so that a
+    retry after a lost answer is not shown twice.
+
+    :param dingtalk_webhook_conn_id: a connection of type ``dingtalk_webhook``.
+    :param retry_policy: override the default retry policy for transient failures.
+    :param max_wait: at most this many seconds a send waits for the robot's rate limit (the pacing
+        and a 10-minute block after 130101); beyond it the send fails.
+    :param clock: seconds since the epoch; tests pass a fake one.
+    :param sleep: how to wait for the rate limit; tests pass one that moves their fake clock.
+    """
+
+    conn_name_attr = "dingtalk_webhook_conn_id"
+    default_conn_name = "dingtalk_webhook_default"
+    conn_type = "dingtalk_webhook"
+    hook_name = "DingTalk Custom Robot"
+
+    def __init__(
+        self,
+        dingtalk_webhook_conn_id: str = default_conn_name,
+        *,
+        retry_policy: RetryPolicy | None = None,
+        max_wait: float = 900.0,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.dingtalk_webhook_conn_id = dingtalk_webhook_conn_id
+        self.retry_policy = retry_policy or RetryPolicy()
+        self.max_wait = max_wait
+        self._clock = clock
+        self._sleep = sleep
+
+    @cached_property
+    def robot(self) -> CustomRobotConfig:
+        conn = self.get_connection(self.dingtalk_webhook_conn_id)
+        extra = conn.extra_dejson
+        token, url_host = _token_and_host(conn.password or "")
+        if not token:
+            raise DingTalkValidationError(
+                f"connection {self.dingtalk_webhook_conn_id!r}",
+                "password is empty or has no access_token: paste the robot's webhook URL or its access token",
+            )
+        secret = str(extra.get("secret") or "").strip()
+        self._mask(token)
+        self._mask(secret)
+        return CustomRobotConfig(
+            conn_id=self.dingtalk_webhook_conn_id,
+            host=normalise_host(conn.host or url_host, DEFAULT_HOST, conn.port),
+            token=Secret(token),
+            secret=Secret(secret) if secret else None,
+            connect_timeout=float(extra.get("connect_timeout") or DEFAULT_CONNECT_TIMEOUT),
+            read_timeout=float(extra.get("read_timeout") or DEFAULT_READ_TIMEOUT),
+        )
+
+    @cached_property
+    def session(self) -> requests.Session:
+        return new_session()
+
+    @cached_property
+    def pacer(self) -> RobotPacer:
+        """This robot's send window, shared with every task process on the machine."""
+        from airflow_provider_dingtalk.robot_pacer import pacer_for
+
+        return pacer_for(self.robot.host, self.robot.token.reveal(), clock=self._clock, sleep=self._sleep)
+
+    def send(
+        self, message: Message, *, mentions: Mentions | None = None, msg_uuid: str | None = None
+    ) -> None:
+        """Send ``message`` to the robot's group.
+
+        :param message: Text, Markdown, Link, ActionCard or FeedCard.
+        :param mentions: who to @-mention (Text and Markdown); their ``@…`` is added to the text if missing.
+        :param msg_uuid: DingTalk's idempotency key; give the same one when sending the same message again
+            (e.g. after a crash), and DingTalk shows it once. A new one is made if not given.
+        :raises DingTalkValidationError: the message breaks a DingTalk limit (nothing was sent).
+        :raises DingTalkAPIError: DingTalk refused it; ``hint`` says what to fix.
+        :raises RobotBusyError: the robot stays rate-limited for longer than ``max_wait``.
+        """
+        from airflow_provider_dingtalk.messages import to_custom_robot
+
+        # One msgUuid for every attempt: DingTalk shows a retried message only once.
+        body = to_custom_robot(message, mentions=mentions, msg_uuid=msg_uuid or uuid.uuid4().hex)
+        deadline = self._clock() + self.max_wait
+        while True:
+            try:
+                self.retry_policy.call(lambda: self._post(body, deadline))
+            except DingTalkAPIError as exc:
+                if exc.errcode != RATE_LIMITED:
+                    raise
+                # Another sender used up the robot's minute; nobody on this machine sends until it ends.
+                self.log.warning("DingTalk blocked the custom robot for sending too fast; waiting to retry.")
+                self.pacer.block()
+                continue
+            self.log.info("Sent a %s message through custom robot %s.", body["msgtype"], self.robot.conn_id)
+            return
+
+    def _post(self, body: dict[str, Any], deadline: float) -> dict[str, Any]:
+        self.pacer.acquire(deadline=deadline)
+        resp = http_send(
+            self.session,
+            "POST",
+            self._url(),
+            json=body,
+            timeout=(self.robot.connect_timeout, self.robot.read_timeout),
+            secrets=self._secrets(),
+        )
+        return oapi_result(resp, api=SEND_PATH, hint=webhook_hint)
+
+    def _url(self) -> str:
+        # Built by hand: requests' params= would URL-encode the already encoded sign a second time.
+        url = f"{self.robot.host}{SEND_PATH}?access_token={quote(self.robot.token.reveal(), safe='')}"
+        if self.robot.secret:
+            timestamp = int(self._clock() * 1000)
+            url += f"&timestamp={timestamp}&sign={robot_sign(self.robot.secret.reveal(), timestamp)}"
+        return url
+
+    def _secrets(self) -> list[str]:
+        return [self.robot.token.reveal(), self.robot.secret.reveal() if self.robot.secret else ""]
+
+    @staticmethod
+    def _mask(secret: str) -> None:
+        if secret:
+            from airflow.sdk.log import mask_secret
+
+            mask_secret(secret)
+
+
+def _token_and_host(raw: str) -> tuple[str, str | None]:
+    """Split the password into ``(token, host)``: a pasted webhook URL gives both, a bare token no host."""
+    raw = raw.strip()
+    if "://" not in raw:
+        return raw, None
+    parts = urlsplit(raw)
+    token = (parse_qs(parts.query).get("access_token") or [""])[0]
+    return token.strip(), f"{parts.scheme}://{parts.netloc}" if parts.netloc else None

@@ -1,0 +1,150 @@
+"""Custom group robot webhook: the camelCase body dialect (fact sheet §4.3, §4.4)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from airflow_provider_dingtalk._json import dumps
+from airflow_provider_dingtalk.exceptions import DingTalkValidationError
+from airflow_provider_dingtalk.messages import _checks as check
+from airflow_provider_dingtalk.messages.model import (
+    ActionCard,
+    FeedCard,
+    FeedLink,
+    Link,
+    Markdown,
+    Mentions,
+    Message,
+    Text,
+)
+
+CUSTOM_ROBOT_MAX_BYTES = 20000
+"""The webhook rejects bodies over 20000 bytes (errcode 460101)."""
+
+
+def to_custom_robot(
+    message: Message, *, mentions: Mentions | None = None, msg_uuid: str | None = None
+) -> dict[str, Any]:
+    """Render ``message`` as a custom-robot webhook body, checked against DingTalk's limits.
+
+    DingTalk only renders an @-mention whose ``@mobile`` / ``@userId`` is in the text, so the ones
+    missing from the text are appended to it.
+
+    :param message: Text, Markdown, Link, ActionCard or FeedCard.
+    :param mentions: who to @-mention; only Text and Markdown can mention.
+    :param msg_uuid: idempotency key, so that a retried send is not shown twice.
+    :raises DingTalkValidationError: naming the field, size and limit, before anything is sent.
+    """
+    body: dict[str, Any]
+    match message:
+        case Text():
+            content = check.text(message.content, "text.content")
+            body = {"msgtype": "text", "text": {"content": _with_mentions(content, mentions)}}
+        case Markdown():
+            title = check.text(message.title, "markdown.title")
+            text = check.text(message.text, "markdown.text")
+            body = {
+                "msgtype": "markdown",
+                "markdown": {"title": title, "text": _with_mentions(text, mentions)},
+            }
+        case Link():
+            body = {"msgtype": "link", "link": _link(message)}
+        case ActionCard():
+            body = {"msgtype": "actionCard", "actionCard": _action_card(message)}
+        case FeedCard():
+            body = {"msgtype": "feedCard", "feedCard": {"links": _feed_links(message.links)}}
+        case _:
+            raise check.unsupported(
+                message,
+                "msgtype",
+                "The custom robot webhook",
+                "send it as a work notification, or use Text, Markdown, Link, ActionCard or FeedCard",
+            )
+    if mentions is not None:
+        if body["msgtype"] in ("text", "markdown"):
+            body["at"] = _at(mentions)
+        elif mentions.mobiles or mentions.user_ids or mentions.at_all:
+            raise DingTalkValidationError(
+                "at", f"only Text and Markdown messages can @-mention, not {type(message).__name__}"
+            )
+    if msg_uuid is not None:
+        body["msgUuid"] = check.text(msg_uuid, "msgUuid")
+    check.within_bytes(dumps(body), "body", CUSTOM_ROBOT_MAX_BYTES)
+    return body
+
+
+def _with_mentions(text: str, mentions: Mentions | None) -> str:
+    if mentions is None:
+        return text
+    missing = []
+    for field, values in (("at.atMobiles", mentions.mobiles), ("at.atUserIds", mentions.user_ids)):
+        for i, value in enumerate(values):
+            tag = "@" + check.text(value, f"{field}[{i}]")
+            # "@user" must not count as present because "@user2" is: require a non-id char after it.
+            if not re.search(re.escape(tag) + r"(?![\w-])", text, flags=re.ASCII):
+                missing.append(tag)
+    return f"{text}\n\n{' '.join(missing)}" if missing else text
+
+
+def _at(mentions: Mentions) -> dict[str, Any]:
+    return {
+        "atMobiles": list(mentions.mobiles),
+        "atUserIds": list(mentions.user_ids),
+        "isAtAll": mentions.at_all,
+    }
+
+
+def _link(link: Link) -> dict[str, str]:
+    body = {
+        "title": check.text(link.title, "link.title"),
+        "text": check.text(link.text, "link.text"),
+        "messageUrl": check.url(link.message_url, "link.messageUrl"),
+    }
+    if link.pic_url is not None:
+        body["picUrl"] = check.url(link.pic_url, "link.picUrl")
+    return body
+
+
+def _action_card(card: ActionCard) -> dict[str, Any]:
+    p = "actionCard"
+    body: dict[str, Any] = {
+        "title": check.text(card.title, f"{p}.title", max_chars=check.CARD_TITLE_MAX_CHARS),
+        "text": check.text(card.text, f"{p}.text"),
+    }
+    mode = check.card_mode(
+        card, single_title=f"{p}.singleTitle", single_url=f"{p}.singleURL", buttons=f"{p}.btns"
+    )
+    if mode == "single":
+        body["singleTitle"] = check.text(
+            card.single_title, f"{p}.singleTitle", max_chars=check.BUTTON_TITLE_MAX_CHARS
+        )
+        body["singleURL"] = check.url(card.single_url, f"{p}.singleURL", max_chars=check.BUTTON_URL_MAX_CHARS)
+    else:
+        buttons = []
+        for i, btn in enumerate(card.buttons):
+            check.button(btn, title=f"{p}.btns[{i}].title", url_field=f"{p}.btns[{i}].actionURL")
+            buttons.append({"title": btn.title, "actionURL": btn.url})
+        body["btns"] = buttons
+    body["btnOrientation"] = check.choice(card.btn_orientation, f"{p}.btnOrientation", ("0", "1"))
+    body["hideAvatar"] = "1" if card.hide_avatar else "0"
+    return body
+
+
+def _feed_links(links: Sequence[object]) -> list[dict[str, str]]:
+    if not links:
+        raise DingTalkValidationError("feedCard.links", "needs at least one link")
+    rendered = []
+    for i, link in enumerate(links):
+        p = f"feedCard.links[{i}]"
+        if not isinstance(link, FeedLink):
+            raise DingTalkValidationError(p, f"must be a FeedLink, not {type(link).__name__}")
+        rendered.append(
+            {
+                "title": check.text(link.title, f"{p}.title"),
+                "messageURL": check.url(link.message_url, f"{p}.messageURL"),
+                "picURL": check.url(link.pic_url, f"{p}.picURL"),
+            }
+        )
+    return rendered

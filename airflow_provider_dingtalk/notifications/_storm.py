@@ -1,0 +1,334 @@
+"""Alert storms: a custom robot takes 20 messages a minute; 200 tasks may fail in the same minute.
+
+Each alert for a robot is first written to that robot's *spool*, a private folder under
+``state_dir()`` (``alerts-<pacer key>/``, one JSON file per alert, written atomically with
+``write_private``). Whoever holds the robot's drain lock then empties the spool:
+
+* if the robot's pacer has a free send slot for every waiting alert, each is sent on its own;
+* otherwise, if at least one slot is free, all waiting alerts are folded into ONE summary message
+  (count, then DAG/run/task lines with log links, as many as fit in 20,000 bytes, then
+  "…and N more"), and the folded alerts are logged;
+* with no free slot the notifier lets go of the lock and sleeps until the next slot (bounded by its
+  deadline), then tries again. Meanwhile other notifiers add their alerts, so one summary covers them.
+
+A notifier whose alert file is gone when it gets the lock returns at once: another process sent or
+folded it. Files are deleted only after DingTalk accepted the message that carries them.
+
+Races, and why they are safe:
+
+1. *Two processes (or threads) drain at once.* The drain lock (``_filelock.locked``: flock plus a
+   thread lock) serialises them; a file is read, sent and deleted under that one lock.
+2. *A file appears while the holder sends.* The holder works from the list it took; the new file's
+   owner is waiting for the lock and finds its file still there, so it drains it next.
+3. *A file is half written.* ``write_private`` writes a ``.tmp-*`` file and renames it; the spool
+   ignores dot files, so a reader sees a whole alert or none.
+4. *An owner gives up* (its deadline passed, DingTalk down). Its file stays; the next drain for that
+   robot sends or folds it, so the alert arrives late rather than never. Files older than
+   :data:`SPOOL_MAX_AGE` are dropped, with an error listing them, so a dead robot can't grow the spool.
+5. *A process dies between DingTalk's "ok" and the delete.* The next drain sends that alert again,
+   with the ``msgUuid`` stored in its file (a fold: a hash of its members' ids), so DingTalk shows it
+   once. Beyond DingTalk's de-duplication window delivery is at least once.
+6. *Lock order.* The pacer takes its own lock inside ``send``; it never takes the drain lock, so the
+   two cannot deadlock.
+7. *Other senders* (operators on the same robot) use the same pacer. If they take a slot between our
+   look at the pacer and our send, the send waits for the next slot (within the deadline).
+8. *Several machines* each have their own spool and pacer; as for the hook, pacing is per machine.
+
+When no private state folder can be made, alerts go straight to the hook (paced per process).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_dingtalk._filelock import locked, write_private
+from airflow_provider_dingtalk.exceptions import DingTalkValidationError
+
+if TYPE_CHECKING:
+    from airflow_provider_dingtalk.hooks.custom_robot import DingTalkCustomRobotHook
+    from airflow_provider_dingtalk.messages import Mentions, Message
+    from airflow_provider_dingtalk.notifications._alert import AlertFacts
+
+log = logging.getLogger(__name__)
+
+SPOOL_MAX_AGE = 86400.0
+"""Seconds after which an alert that could not be sent is dropped (and logged)."""
+_MSG_UUID_PLACEHOLDER = "0" * 32  # the hook adds a 32-hex msgUuid: count it when measuring
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SpooledAlert:
+    """One alert waiting in a robot's spool."""
+
+    path: Path
+    created: float
+    message: Message
+    mentions: Mentions | None
+    facts: dict[str, Any]
+    msg_uuid: str  # the same on every send of this alert: DingTalk shows a resend once
+
+
+class RobotAlertSpool:
+    """The spool of one custom robot; see the module docstring.
+
+    :param hook: the robot's hook (its pacer, clock and sleep are used).
+    :param directory: the spool folder; ``None`` sends straight through the hook.
+    """
+
+    def __init__(self, hook: DingTalkCustomRobotHook, directory: Path | None) -> None:
+        self.hook = hook
+        self.directory = directory
+        self._clock: Callable[[], float] = hook._clock
+        self._sleep: Callable[[float], None] = hook._sleep
+
+    @classmethod
+    def for_hook(cls, hook: DingTalkCustomRobotHook) -> RobotAlertSpool:
+        from airflow_provider_dingtalk._filelock import state_dir
+        from airflow_provider_dingtalk.robot_pacer import pacer_key
+
+        base = state_dir()
+        if base is None:
+            return cls(hook, None)
+        directory = base / f"alerts-{pacer_key(hook.robot.host, hook.robot.token.reveal())}"
+        try:
+            directory.mkdir(mode=0o700, exist_ok=True)
+        except OSError as exc:
+            log.warning("No alert spool (%s); sending alerts one by one.", exc)
+            return cls(hook, None)
+        return cls(hook, directory)
+
+    def deliver(
+        self, message: Message, mentions: Mentions | None, facts: AlertFacts, *, deadline: float
+    ) -> str:
+        """Spool the alert and drain the spool until the alert is out or ``deadline`` (clock time) passes.
+
+        :return: ``"sent"``, ``"folded"``, ``"by-other"`` (another notifier sent or folded it) or
+            ``"spooled"`` (not sent yet: left for the next drain).
+        :raises DingTalkError: DingTalk refused or could not be reached (the alert stays spooled).
+        """
+        if self.directory is None:
+            self.hook.send(message, mentions=mentions)
+            return "sent"
+        own = self._write(message, mentions, facts)
+        while True:
+            with locked(self.directory / "drain.lock"):
+                if not own.exists():
+                    return "by-other"
+                pending = self._pending()
+                status = self.hook.pacer.status()
+                if status.free >= len(pending):
+                    self._send_each(pending)
+                    return "sent"
+                if status.free >= 1:
+                    self._fold(pending)
+                    return "folded"
+                wait_until = status.next_slot_at
+            if wait_until > deadline:
+                log.error(
+                    "Custom robot %s is busy until %.0f s from now; this alert waits in the spool and goes "
+                    "out with the next alert to this robot.",
+                    self.hook.robot.conn_id,
+                    wait_until - self._clock(),
+                )
+                return "spooled"
+            self._sleep(max(0.0, wait_until - self._clock()))
+
+    # -- spool files ------------------------------------------------------------------------------
+
+    def _write(self, message: Message, mentions: Mentions | None, facts: AlertFacts) -> Path:
+        assert self.directory is not None
+        now = self._clock()
+        path = self.directory / f"{int(now * 1e6):020d}-{os.getpid()}-{uuid.uuid4().hex[:12]}.json"
+        entry = {
+            "created": now,
+            "message": {"type": type(message).__name__, "fields": dataclasses.asdict(message)},
+            "mentions": dataclasses.asdict(mentions) if mentions is not None else None,
+            "facts": summary_facts(facts),
+            "msg_uuid": uuid.uuid4().hex,
+        }
+        write_private(path, json.dumps(entry, ensure_ascii=False))
+        return path
+
+    def _pending(self) -> list[SpooledAlert]:
+        assert self.directory is not None
+        alerts, expired = [], []
+        for path in sorted(self.directory.glob("[0-9]*.json")):  # dot files are writes in progress
+            try:
+                alert = _load(path)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                log.error("Dropping a damaged alert spool file %s: %s", path.name, exc)
+                path.unlink(missing_ok=True)
+                continue
+            if alert.created < self._clock() - SPOOL_MAX_AGE:
+                expired.append(alert)
+                path.unlink(missing_ok=True)
+            else:
+                alerts.append(alert)
+        if expired:
+            log.error(
+                "Dropped %d alert(s) that could not be sent for a day: %s",
+                len(expired),
+                ", ".join(_label(a.facts) for a in expired),
+            )
+        return alerts
+
+    # -- sending ----------------------------------------------------------------------------------
+
+    def _send_each(self, pending: Sequence[SpooledAlert]) -> None:
+        for alert in pending:
+            try:
+                self.hook.send(alert.message, mentions=alert.mentions, msg_uuid=alert.msg_uuid)
+            except (
+                DingTalkValidationError
+            ) as exc:  # this alert can never be sent; don't let it block the rest
+                log.error("Dropping alert %s that DingTalk cannot take: %s", _label(alert.facts), exc)
+            alert.path.unlink(missing_ok=True)
+
+    def _fold(self, pending: Sequence[SpooledAlert]) -> None:
+        message, mentions, listed = summary_message(pending)
+        # The same alerts folded again (after a crash before their files were removed) are the same summary.
+        fold_uuid = hashlib.sha256("".join(a.msg_uuid for a in pending).encode()).hexdigest()[:32]
+        self.hook.send(message, mentions=mentions, msg_uuid=fold_uuid)
+        for alert in pending:
+            alert.path.unlink(missing_ok=True)
+        log.warning(
+            "Custom robot %s: %d alerts arrived faster than it may send, folded into one message "
+            "(%d listed by name): %s",
+            self.hook.robot.conn_id,
+            len(pending),
+            listed,
+            ", ".join(_label(a.facts) for a in pending),
+        )
+
+
+def summary_facts(facts: AlertFacts) -> dict[str, Any]:
+    """What a summary line needs of an alert."""
+    return {
+        "dag_id": facts.dag_id,
+        "task_id": facts.task_id,
+        "map_index": facts.map_index,
+        "run_id": facts.run_id,
+        "try_number": facts.try_number,
+        "max_tries": facts.max_tries,
+        "state": facts.state,
+        "log_url": facts.log_url,
+    }
+
+
+def summary_message(
+    pending: Sequence[SpooledAlert], *, limit: int | None = None
+) -> tuple[Message, Mentions | None, int]:
+    """One markdown message for all of ``pending``: as many lines as fit in ``limit`` bytes, then a count.
+
+    :return: the message, the union of the alerts' mentions, and how many alerts it names.
+    """
+    from airflow_provider_dingtalk._json import dumps, utf8_len
+    from airflow_provider_dingtalk.messages import (
+        CUSTOM_ROBOT_MAX_BYTES,
+        Markdown,
+        to_custom_robot,
+    )
+
+    limit = limit or CUSTOM_ROBOT_MAX_BYTES
+    mentions = _merged_mentions([a.mentions for a in pending])
+    title = f"⚠️ {len(pending)} alerts (folded into one)"
+
+    def build(named: int) -> Message:
+        parts = [
+            f"### {title}",
+            f"The robot may send {_PER_MINUTE} messages a minute, so these {len(pending)} alerts "
+            "arrive as one:",
+        ]
+        group: tuple[str, str] | None = None
+        for alert in pending[:named]:
+            facts = alert.facts
+            key = (str(facts["dag_id"]), str(facts.get("run_id") or ""))
+            if key != group:
+                group = key
+                parts.append(f"**{key[0]}** · {key[1]}" if key[1] else f"**{key[0]}**")
+            parts.append(_line(facts))
+        if named < len(pending):
+            parts.append(f"…and {len(pending) - named} more (see the task logs in Airflow)")
+        return Markdown(title=title, text="\n\n".join(parts))
+
+    def fits(named: int) -> bool:
+        try:
+            body = to_custom_robot(build(named), mentions=mentions, msg_uuid=_MSG_UUID_PLACEHOLDER)
+        except DingTalkValidationError:
+            return False
+        return utf8_len(dumps(body)) <= limit
+
+    low, high = 0, len(pending)  # the largest count that fits, by bisection (size grows with count)
+    while low < high:
+        mid = (low + high + 1) // 2
+        if fits(mid):
+            low = mid
+        else:
+            high = mid - 1
+    return build(low), mentions, low
+
+
+_PER_MINUTE = 20
+_ICONS = {"failed": "❌", "up_for_retry": "🔁", "success": "✅", "awaiting_input": "✋"}
+
+
+def _line(facts: dict[str, Any]) -> str:
+    task = str(facts.get("task_id") or "(DAG run)")
+    if facts.get("map_index") is not None:
+        task += f"[{facts['map_index']}]"
+    shown = f"[{task}]({facts['log_url']})" if facts.get("log_url") else task
+    state = str(facts.get("state") or "")
+    text = f"- {_ICONS.get(state, '•')} {shown} {state.replace('_', ' ')}"
+    if facts.get("try_number") is not None:
+        total = f" of {facts['max_tries'] + 1}" if facts.get("max_tries") is not None else ""
+        text += f", try {facts['try_number']}{total}"
+    return text
+
+
+def _label(facts: dict[str, Any]) -> str:
+    parts = [
+        facts.get("dag_id"),
+        facts.get("run_id"),
+        facts.get("task_id"),
+        facts.get("map_index"),
+        facts.get("try_number"),
+    ]
+    return "/".join(str(p) for p in parts if p is not None)
+
+
+def _merged_mentions(all_mentions: Sequence[Mentions | None]) -> Mentions | None:
+    from airflow_provider_dingtalk.messages import Mentions
+
+    given = [m for m in all_mentions if m is not None]
+    if not given:
+        return None
+    mobiles = list(dict.fromkeys(x for m in given for x in m.mobiles))
+    user_ids = list(dict.fromkeys(x for m in given for x in m.user_ids))
+    return Mentions(mobiles=mobiles, user_ids=user_ids, at_all=any(m.at_all for m in given))
+
+
+def _load(path: Path) -> SpooledAlert:
+    from airflow_provider_dingtalk.messages import ActionCard, Button, Markdown, Mentions, Text
+
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    kinds: dict[str, Any] = {"Markdown": Markdown, "ActionCard": ActionCard, "Text": Text}
+    fields = dict(raw["message"]["fields"])
+    if "buttons" in fields:
+        fields["buttons"] = [Button(**b) for b in fields["buttons"]]
+    mentions = raw.get("mentions")
+    return SpooledAlert(
+        path=path,
+        created=float(raw["created"]),
+        message=kinds[raw["message"]["type"]](**fields),
+        mentions=Mentions(**mentions) if mentions else None,
+        facts=dict(raw["facts"]),
+        msg_uuid=str(raw["msg_uuid"]),
+    )

@@ -1,0 +1,314 @@
+"""Operators for work notifications (工作通知): send (and optionally wait for delivery), recall, status bar.
+
+DAG files import this module at every parse, so it imports no hook, ``requests`` or trigger at
+module level.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_dingtalk.exceptions import DingTalkError, DingTalkValidationError
+from airflow_provider_dingtalk.messages import Markdown, Message, Text
+from airflow_provider_dingtalk.operators._common import RenderMessageFields
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_dingtalk.hooks.dingtalk import DingTalkHook
+
+# What DingTalk's per-recipient flow-control codes mean (fact sheet §2.1), for the delivery report.
+FORBIDDEN_CODES = {
+    "143103": "app recipients per minute exceeded",
+    "143104": "organisation recipients per minute exceeded",
+    "143105": "more than 500 notifications from this app to this user today",
+    "143106": "the same content was already sent to this user today",
+    "1430000": "no recipient",
+    "1430002": "prohibited content",
+    "1430003": "DingTalk system protection",
+    "1430004": "executive protection",
+}
+
+
+class _DingTalkAppOperator(RenderMessageFields, BaseOperator):
+    """What the work-notification operators share: the connection, the agent id and the hook."""
+
+    def __init__(
+        self, *, dingtalk_conn_id: str = "dingtalk_default", agent_id: int | str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.dingtalk_conn_id = dingtalk_conn_id
+        self.agent_id = agent_id
+
+    @cached_property
+    def hook(self) -> DingTalkHook:
+        from airflow_provider_dingtalk.hooks.dingtalk import DingTalkHook
+
+        return DingTalkHook(dingtalk_conn_id=self.dingtalk_conn_id)
+
+
+class DingTalkMessageOperator(_DingTalkAppOperator):
+    """Send a work notification (工作通知) to users, departments or everyone; return the task ids.
+
+    Give the message as ``msg`` (a :mod:`~airflow_provider_dingtalk.messages` object or a raw ``msg``
+    dict), or as the shorthand ``text=`` or ``markdown=`` + ``title=``. Image, voice and file messages
+    with a local ``path`` are uploaded first.
+
+    :param msg: the message.
+    :param text: shorthand for ``msg=Text(content=text)``.
+    :param markdown: shorthand for ``msg=Markdown(title=title, text=markdown)``.
+    :param title: the title of a ``markdown`` message.
+    :param userid_list: user ids: a list, or a comma-separated string (what templates render to).
+    :param dept_id_list: department ids: a list, or a comma-separated string.
+    :param to_all_user: send to the whole organisation (DingTalk allows 3 a day); not with the lists.
+    :param agent_id: the app's AgentId; defaults to the connection's ``agent_id`` extra.
+    :param dingtalk_conn_id: a ``dingtalk`` connection.
+    :param wait_for_delivery: wait until DingTalk has finished sending, then log who did not get it.
+    :param fail_on_undelivered: fail the task if any recipient was invalid, filtered (forbidden) or
+        failed; implies ``wait_for_delivery``.
+    :param deferrable: wait on the triggerer instead of in the worker.
+    :param poll_interval: seconds between delivery polls.
+    :param timeout: seconds to wait for delivery before failing.
+    """
+
+    template_fields: Sequence[str] = (
+        "msg",
+        "text",
+        "markdown",
+        "title",
+        "userid_list",
+        "dept_id_list",
+        "agent_id",
+        "dingtalk_conn_id",
+    )
+    ui_color = "#3296fa"
+
+    def __init__(
+        self,
+        *,
+        msg: Message | Mapping[str, Any] | None = None,
+        text: str | None = None,
+        markdown: str | None = None,
+        title: str | None = None,
+        userid_list: Sequence[str] | str | None = None,
+        dept_id_list: Sequence[int | str] | str | None = None,
+        to_all_user: bool = False,
+        agent_id: int | str | None = None,
+        dingtalk_conn_id: str = "dingtalk_default",
+        wait_for_delivery: bool = False,
+        fail_on_undelivered: bool = False,
+        deferrable: bool = False,
+        poll_interval: float = 5.0,
+        timeout: float = 600.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(dingtalk_conn_id=dingtalk_conn_id, agent_id=agent_id, **kwargs)
+        given = [name for name, v in (("msg", msg), ("text", text), ("markdown", markdown)) if v is not None]
+        if len(given) != 1:
+            raise DingTalkValidationError(
+                "msg", f"give exactly one of msg, text or markdown (got {given or 'none'})"
+            )
+        if markdown is not None and title is None:
+            raise DingTalkValidationError("title", "is required with markdown=")
+        if title is not None and markdown is None:
+            raise DingTalkValidationError("title", "only goes with markdown=; put a title inside msg instead")
+        if poll_interval <= 0 or timeout <= 0:
+            raise DingTalkValidationError("poll_interval", "poll_interval and timeout must be positive")
+        self.msg = msg
+        self.text = text
+        self.markdown = markdown
+        self.title = title
+        self.userid_list = userid_list
+        self.dept_id_list = dept_id_list
+        self.to_all_user = to_all_user
+        self.wait_for_delivery = wait_for_delivery or fail_on_undelivered
+        self.fail_on_undelivered = fail_on_undelivered
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.timeout = timeout
+
+    def message(self) -> Message | Mapping[str, Any]:
+        """The message to send, from ``msg`` or the shorthand (after templates are rendered)."""
+        if self.text is not None:
+            return Text(content=self.text)
+        if self.markdown is not None:
+            return Markdown(title=str(self.title), text=self.markdown)
+        msg = self.msg
+        if isinstance(msg, str):  # a templated dict rendered to JSON text
+            try:
+                msg = json.loads(msg)
+            except ValueError:
+                raise DingTalkValidationError("msg", "a string msg must be a JSON object") from None
+        assert msg is not None  # one of msg/text/markdown is checked in __init__
+        return msg
+
+    def execute(self, context: Context) -> list[int]:
+        msg = self.message()
+        if isinstance(msg, Message):
+            msg = self.hook.upload_message_media(msg)
+        task_ids = self.hook.send_work_notification(
+            msg,
+            userid_list=self.userid_list,
+            dept_id_list=self.dept_id_list,
+            to_all_user=self.to_all_user,
+            agent_id=self.agent_id,
+        )
+        if not self.wait_for_delivery:
+            return task_ids
+        if self.deferrable:
+            from airflow_provider_dingtalk.triggers.work_notification import DingTalkDeliveryTrigger
+
+            self.defer(
+                trigger=DingTalkDeliveryTrigger(
+                    task_ids=task_ids,
+                    dingtalk_conn_id=self.dingtalk_conn_id,
+                    agent_id=self.agent_id,
+                    poll_interval=self.poll_interval,
+                    end_time=time.time() + self.timeout,
+                ),
+                method_name="execute_complete",
+                # a backstop: the trigger reports its own timeout first, with the pending task ids
+                timeout=timedelta(seconds=self.timeout + 10 * self.poll_interval),
+            )
+        self._report(self._wait_in_worker(task_ids))
+        return task_ids
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> list[int]:
+        """Resume when :class:`.DingTalkDeliveryTrigger` saw every task finish (or time out)."""
+        task_ids = [int(t) for t in event.get("task_ids", [])]
+        if event.get("status") == "timeout":
+            raise DingTalkError(self._timeout_text(event.get("pending", [])))
+        if event.get("status") != "done":
+            raise DingTalkError(f"Waiting for delivery of task(s) {task_ids} failed: {event.get('message')}")
+        self._report(event["results"])
+        return task_ids
+
+    def _wait_in_worker(self, task_ids: list[int]) -> dict[str, dict[str, Any]]:
+        from airflow_provider_dingtalk.triggers.work_notification import send_results, still_sending
+
+        deadline = time.monotonic() + self.timeout
+        pending = list(task_ids)
+        while pending := still_sending(self.hook, pending, self.agent_id):
+            if time.monotonic() >= deadline:
+                raise DingTalkError(self._timeout_text(pending))
+            self.log.info(
+                "DingTalk is still sending task(s) %s; checking again in %ss", pending, self.poll_interval
+            )
+            time.sleep(self.poll_interval)
+        return send_results(self.hook, task_ids, self.agent_id)
+
+    def _timeout_text(self, pending: list[int]) -> str:
+        return (
+            f"DingTalk had not finished sending task(s) {pending} after {self.timeout:g}s. The messages "
+            "were sent and may still arrive; raise timeout= to wait longer."
+        )
+
+    def _report(self, results: Mapping[str, Mapping[str, Any]]) -> None:
+        """Log who did not get the message, and fail when asked to."""
+        from airflow_provider_dingtalk.hooks.work_notification import SendResult
+
+        problems = []
+        for task_id, raw in results.items():
+            result = SendResult.from_dict(raw)
+            self.log.info(
+                "Task %s: delivered to %d user(s) (%d read).",
+                task_id,
+                len(result.read_user_id_list) + len(result.unread_user_id_list),
+                len(result.read_user_id_list),
+            )
+            if result.invalid_user_id_list or result.invalid_dept_id_list:
+                problems.append(
+                    f"task {task_id}: invalid user ids {result.invalid_user_id_list}, "
+                    f"invalid departments {result.invalid_dept_id_list}"
+                )
+            for item in result.forbidden_list:
+                why = FORBIDDEN_CODES.get(item.code, "filtered by DingTalk")
+                problems.append(f"task {task_id}: {item.userid} not sent, code {item.code} ({why})")
+            listed = {f.userid for f in result.forbidden_list}
+            if extra := [u for u in result.forbidden_user_id_list if u not in listed]:
+                problems.append(f"task {task_id}: forbidden (filtered) users {extra}")
+            if result.failed_user_id_list:
+                problems.append(f"task {task_id}: failed users {result.failed_user_id_list}")
+        for problem in problems:
+            self.log.warning("Not delivered: %s", problem)
+        if problems and self.fail_on_undelivered:
+            raise DingTalkError("Some recipients did not get the work notification: " + "; ".join(problems))
+
+
+def _task_ids(value: int | str | Sequence[int | str]) -> list[int]:
+    """Task ids from an int, a list, or the text a template renders (``"1,2"`` or ``"[1, 2]"``)."""
+    items: list[Any]
+    if isinstance(value, bool):
+        items = []
+    elif isinstance(value, int):
+        items = [value]
+    elif isinstance(value, str):
+        items = [v for v in value.strip().strip("[]").split(",") if v.strip()]
+    else:
+        items = list(value)
+    ids = [str(v).strip() for v in items]
+    if not ids or not all(v.isdigit() for v in ids):
+        raise DingTalkValidationError("task_ids", f"must be one or more DingTalk task ids, not {value!r}")
+    return [int(v) for v in ids]
+
+
+class DingTalkRecallMessageOperator(_DingTalkAppOperator):
+    """Withdraw work notifications, e.g. ``task_ids="{{ ti.xcom_pull(task_ids='notify') }}"``.
+
+    :param task_ids: a task id, a list of them, or their rendered text (``"[1, 2]"``).
+    :param agent_id: the app's AgentId; defaults to the connection's.
+    :param dingtalk_conn_id: a ``dingtalk`` connection.
+    """
+
+    template_fields: Sequence[str] = ("task_ids", "agent_id", "dingtalk_conn_id")
+
+    def __init__(self, *, task_ids: int | str | Sequence[int | str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.task_ids = task_ids
+
+    def execute(self, context: Context) -> list[int]:
+        ids = _task_ids(self.task_ids)
+        for task_id in ids:
+            self.hook.recall(task_id, agent_id=self.agent_id)
+            self.log.info("Recalled work notification task %s", task_id)
+        return ids
+
+
+class DingTalkUpdateStatusBarOperator(_DingTalkAppOperator):
+    """Change the status bar of OA work notifications that were sent with one.
+
+    :param task_ids: a task id, a list of them, or their rendered text (``"[1, 2]"``).
+    :param status_value: the new status text, e.g. ``"Done"``.
+    :param status_bg: the new colour, ``0x`` and 8 hex digits ARGB, e.g. ``"0xFF00AA00"``.
+    :param agent_id: the app's AgentId; defaults to the connection's.
+    :param dingtalk_conn_id: a ``dingtalk`` connection.
+    """
+
+    template_fields: Sequence[str] = ("task_ids", "status_value", "status_bg", "agent_id", "dingtalk_conn_id")
+
+    def __init__(
+        self,
+        *,
+        task_ids: int | str | Sequence[int | str],
+        status_value: str,
+        status_bg: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.task_ids = task_ids
+        self.status_value = status_value
+        self.status_bg = status_bg
+
+    def execute(self, context: Context) -> list[int]:
+        ids = _task_ids(self.task_ids)
+        for task_id in ids:
+            self.hook.update_status_bar(task_id, self.status_value, self.status_bg, agent_id=self.agent_id)
+        self.log.info("Status bar of task(s) %s set to %r", ids, self.status_value)
+        return ids

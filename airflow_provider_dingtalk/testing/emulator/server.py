@@ -1,0 +1,170 @@
+"""Run the emulator on loopback, in a background thread, for tests and demos."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_dingtalk.testing.emulator.state import (
+    DEMO_APP,
+    Delivery,
+    EmulatedApp,
+    EmulatorState,
+    Fault,
+    RequestRecord,
+)
+
+if TYPE_CHECKING:
+    from airflow_provider_dingtalk.testing.emulator.endpoints.custom_robot import EmulatedRobot
+
+
+class DingTalkEmulator:
+    """A local DingTalk that speaks real HTTP, for tests and for trying DAGs without DingTalk.
+
+    Use it as a context manager (or ``start()``/``stop()``)::
+
+        with DingTalkEmulator() as emulator:
+            os.environ["AIRFLOW_CONN_DINGTALK_DEFAULT"] = emulator.connection_json()
+            ...
+            assert emulator.inbox("work_notification")[0].target == "user1"
+
+    :param host: address to listen on; loopback by default.
+    :param port: 0 picks a free port (see :attr:`url`).
+    :param apps: the apps it knows; by default one demo app (:data:`DEMO_APP`).
+    :param seed: makes token and request ids repeatable.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        apps: list[EmulatedApp] | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.state = EmulatorState(apps or [DEMO_APP], seed=seed)
+        self._host, self._port = host, port
+        self._server: Any = None
+        self.url = ""
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> DingTalkEmulator:
+        from airflow_provider_dingtalk._serve import ThreadedServer
+        from airflow_provider_dingtalk.testing.emulator.app import create_app
+        from airflow_provider_dingtalk.testing.emulator.receiver import RECEIVER_PATH, HostedReceiver
+
+        # The provider's receiver rides along at /dingtalk/events, as on Airflow's API server.
+        self.receiver = HostedReceiver(self.state, self.app)
+        self._server = ThreadedServer(
+            self.receiver.wrap(create_app(self.state)),
+            host=self._host,
+            port=self._port,
+            name="dingtalk-emulator",
+        ).start()
+        self.url = self._server.url
+        self.receiver.url = self.url + RECEIVER_PATH
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+        self._server = None
+
+    def __enter__(self) -> DingTalkEmulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- what happened -------------------------------------------------------------------------
+
+    @property
+    def app(self) -> EmulatedApp:
+        """The first (by default the demo) app."""
+        return next(iter(self.state.apps.values()))
+
+    def requests(self, path: str | None = None) -> list[RequestRecord]:
+        """Every request received (secrets masked), optionally only those to ``path``."""
+        with self.state.lock:
+            return [r for r in self.state.requests if path is None or r.path == path]
+
+    def inbox(self, channel: str | None = None) -> list[Delivery]:
+        """Messages delivered, optionally of one channel (``work_notification``, ``custom_robot`` …)."""
+        with self.state.lock:
+            return [d for d in self.state.inbox if channel is None or d.channel == channel]
+
+    def calls(self, path: str) -> int:
+        """How many requests reached ``path``."""
+        return self.state.calls[path]
+
+    # -- steering ------------------------------------------------------------------------------
+
+    def advance(self, seconds: float) -> None:
+        """Move the emulator's clock forward (token expiry, rate-limit windows)."""
+        self.state.clock.advance(seconds)
+
+    def inject(self, path: str, **fault: Any) -> None:
+        """Make the next call(s) to ``path`` fail; see :class:`Fault` for the options."""
+        with self.state.lock:
+            self.state.faults.append(Fault(path=path, **fault))
+
+    def expire_tokens(self) -> None:
+        self.state.expire_tokens()
+
+    def push_event(self, event: dict[str, Any], *, app: EmulatedApp | None = None) -> bool:
+        """Push ``event`` (e.g. ``{"EventType": "bpms_instance_change", ...}``) to the registered callback.
+
+        Encrypted and signed as DingTalk does; an event the URL does not acknowledge with an encrypted
+        ``success`` lands in ``get_call_back_failed_result``.
+
+        :return: whether the receiver acknowledged it.
+        """
+        from airflow_provider_dingtalk.testing.emulator.endpoints.callback import push_event
+
+        return push_event(self.state, app or self.app, event)
+
+    # -- connections for Airflow ----------------------------------------------------------------
+
+    def connection(self, app: EmulatedApp | None = None, **extra: Any) -> dict[str, Any]:
+        """An Airflow ``dingtalk`` connection (as a dict) pointing at this emulator."""
+        app = app or self.app
+        return {
+            "conn_type": "dingtalk",
+            "host": self.url,
+            "login": app.app_key,
+            "password": app.app_secret,
+            "extra": {"agent_id": str(app.agent_id), "api_host": self.url, **extra},
+        }
+
+    def connection_json(self, app: EmulatedApp | None = None, **extra: Any) -> str:
+        """The same, as the JSON that ``AIRFLOW_CONN_<ID>`` environment variables take."""
+        return json.dumps(self.connection(app, **extra))
+
+    def add_robot(
+        self, name: str = "default", *, secret: bool | str = True, keywords: tuple[str, ...] = ()
+    ) -> EmulatedRobot:
+        """A custom robot (or the one named ``name``): ``.token``, ``.secret`` (``None`` if unsigned).
+
+        :param secret: ``True`` makes up a ``SEC…`` secret, a string sets it, ``False`` means no signing.
+        :param keywords: custom keywords; a message containing none of them gets 310000.
+        """
+        from airflow_provider_dingtalk.testing.emulator.endpoints.custom_robot import add_robot
+
+        return add_robot(self.state, name, secret=secret, keywords=keywords)
+
+    def webhook_connection_json(self, robot: EmulatedRobot | None = None, **extra: Any) -> str:
+        """A ``dingtalk_webhook`` connection for ``robot`` (default: the signed robot "default")."""
+        robot = robot or self.add_robot()
+        extra = {"secret": robot.secret, **extra} if robot.secret else extra
+        return json.dumps(
+            {"conn_type": "dingtalk_webhook", "host": self.url, "password": robot.token, "extra": extra}
+        )
+
+    def airflow_env(self) -> dict[str, str]:
+        """``AIRFLOW_CONN_*`` variables for the default connection ids of every hook, all pointing here."""
+        return {
+            "AIRFLOW_CONN_DINGTALK_DEFAULT": self.connection_json(),
+            "AIRFLOW_CONN_DINGTALK_WEBHOOK_DEFAULT": self.webhook_connection_json(),
+            "AIRFLOW_CONN_DINGTALK_CALLBACK_DEFAULT": json.dumps(self.receiver.connection()),
+        }

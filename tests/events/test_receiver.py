@@ -1,0 +1,214 @@
+"""The receiver over real HTTP: handshake answers, refusals (never a 500), de-duplication."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from airflow_provider_dingtalk._redact import Secret
+from airflow_provider_dingtalk._serve import ThreadedServer
+from airflow_provider_dingtalk.crypto import DingTalkCrypto
+from airflow_provider_dingtalk.events.app import create_receiver_app
+from airflow_provider_dingtalk.events.dedup import DedupStore
+from airflow_provider_dingtalk.events.sinks import SinkUnavailable
+from airflow_provider_dingtalk.hooks.event_callback import CallbackConfig
+
+TOKEN, AES_KEY, CORP = "tok123", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "dingcorp1"
+CONFIG = CallbackConfig(receiver_id=CORP, token=Secret(TOKEN), aes_key=Secret(AES_KEY), url=None)
+EVENT = {"EventType": "bpms_instance_change", "processInstanceId": "p-1", "type": "finish", "result": "agree"}
+
+
+class RecordingSink:
+    """Stands in for Airflow's DB (tests with the DB are in test_callback_events.py)."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        self.fail = False
+
+    def emit(self, event_type: str, event: dict[str, Any]) -> int:
+        if self.fail:
+            raise SinkUnavailable("db down")
+        self.events.append((event_type, event))
+        return 1
+
+
+@pytest.fixture
+def sink() -> RecordingSink:
+    return RecordingSink()
+
+
+@pytest.fixture
+def receiver(sink: RecordingSink, tmp_path: Path) -> Iterator[str]:
+    app = create_receiver_app(
+        config=CONFIG, sink=sink, dedup=DedupStore(tmp_path / "seen.db"), max_body_bytes=4096
+    )
+    with ThreadedServer(app, name="receiver") as server:
+        yield server.url + "/dingtalk/events"
+
+
+def sealed(
+    event: dict[str, Any],
+    *,
+    key: str = AES_KEY,
+    token: str = TOKEN,
+    receiver_id: str = CORP,
+    timestamp: str | None = None,
+    new_spelling: bool = True,
+) -> tuple[dict[str, str], dict[str, str]]:
+    box = DingTalkCrypto(token=token, aes_key=key, receiver_id=receiver_id)
+    s = box.encrypt(json.dumps(event), timestamp=timestamp)
+    if new_spelling:
+        query = {"msg_signature": s["msg_signature"], "timeStamp": s["timeStamp"], "nonce": s["nonce"]}
+    else:
+        query = {"signature": s["msg_signature"], "timestamp": s["timeStamp"], "nonce": s["nonce"]}
+    return query, {"encrypt": s["encrypt"]}
+
+
+def post(url: str, query: dict[str, str], body: Any) -> requests.Response:
+    return requests.post(url, params=query, json=body, timeout=5)
+
+
+@pytest.mark.parametrize("new_spelling", [True, False])
+def test_check_url_is_answered_with_encrypted_success(
+    receiver: str, sink: RecordingSink, new_spelling: bool
+) -> None:
+    resp = post(receiver, *sealed({"EventType": "check_url"}, new_spelling=new_spelling))
+    assert resp.status_code == 200
+    reply = resp.json()
+    box = DingTalkCrypto(token=TOKEN, aes_key=AES_KEY, receiver_id=CORP)
+    assert (
+        box.open(
+            signature=reply["msg_signature"],
+            timestamp=reply["timeStamp"],
+            nonce=reply["nonce"],
+            encrypt=reply["encrypt"],
+        )
+        == "success"
+    )
+    assert sink.events == []  # the handshake is not an event
+
+
+def test_event_reaches_the_sink_once_even_when_redelivered(receiver: str, sink: RecordingSink) -> None:
+    for _ in range(3):  # DingTalk re-encrypts each retry: different nonce and ciphertext, same event
+        assert post(receiver, *sealed(EVENT)).status_code == 200
+    assert sink.events == [("bpms_instance_change", EVENT)]
+
+
+def test_handled_events_survive_a_restart(sink: RecordingSink, tmp_path: Path) -> None:
+    for _ in range(2):  # two receiver lifetimes sharing one store file
+        app = create_receiver_app(config=CONFIG, sink=sink, dedup=DedupStore(tmp_path / "seen.db"))
+        with ThreadedServer(app) as server:
+            assert post(server.url + "/dingtalk/events", *sealed(EVENT)).status_code == 200
+    assert len(sink.events) == 1
+
+
+def test_dedup_store_is_bounded(tmp_path: Path) -> None:
+    store = DedupStore(tmp_path / "seen.db", max_entries=3, clock=iter(range(100)).__next__)
+    assert all(store.claim(k) for k in "abcd")
+    assert store.claim("a")  # oldest evicted
+    assert not store.claim("d")
+
+
+def test_sink_failure_is_503_and_the_retry_goes_through(receiver: str, sink: RecordingSink) -> None:
+    sink.fail = True
+    assert post(receiver, *sealed(EVENT)).status_code == 503
+    sink.fail = False
+    assert post(receiver, *sealed(EVENT)).status_code == 200
+    assert len(sink.events) == 1
+
+
+def tamper(value: str) -> str:
+    return value[:-5] + ("A" if value[-5] != "A" else "B") + value[-4:]
+
+
+@pytest.mark.parametrize(
+    ("case", "status"),
+    [
+        ("tampered_ciphertext", 403),
+        ("tampered_signature", 403),
+        ("stale", 403),
+        ("wrong_key", 403),
+        ("wrong_token", 403),
+        ("wrong_receiver", 403),
+        ("missing_query", 400),
+        ("not_json", 400),
+        ("no_encrypt", 400),
+    ],
+)
+def test_bad_requests_are_refused_with_4xx(
+    receiver: str, sink: RecordingSink, case: str, status: int
+) -> None:
+    query, body = sealed(EVENT)
+    if case == "tampered_ciphertext":
+        body["encrypt"] = tamper(body["encrypt"])
+    elif case == "tampered_signature":
+        query["msg_signature"] = tamper(query["msg_signature"])
+    elif case == "stale":
+        query, body = sealed(EVENT, timestamp=str(int((time.time() - 600) * 1000)))
+    elif case == "wrong_key":
+        query, body = sealed(EVENT, key="Z" * 43)
+    elif case == "wrong_token":
+        query, body = sealed(EVENT, token="other")
+    elif case == "wrong_receiver":
+        query, body = sealed(EVENT, receiver_id="dingothercorp")
+    elif case == "missing_query":
+        del query["nonce"]
+    if case == "not_json":
+        resp = requests.post(receiver, params=query, data=b"encrypt=abc", timeout=5)
+    elif case == "no_encrypt":
+        resp = post(receiver, query, {"data": body["encrypt"]})
+    else:
+        resp = post(receiver, query, body)
+    assert resp.status_code == status
+    assert sink.events == []
+
+
+def test_oversized_body_is_413(receiver: str, sink: RecordingSink) -> None:
+    query, body = sealed(EVENT)
+    assert post(receiver, query, {"encrypt": body["encrypt"], "pad": "x" * 5000}).status_code == 413
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the limit is enforced while reading
+        yield b'{"encrypt": "'
+        for _ in range(10):
+            yield b"A" * 1000
+        yield b'"}'
+
+    assert requests.post(receiver, params=query, data=chunks(), timeout=5).status_code == 413
+    assert sink.events == []
+
+
+def test_unconfigured_receiver_answers_503(sink: RecordingSink) -> None:
+    def missing() -> CallbackConfig:
+        raise LookupError("no connection")
+
+    with ThreadedServer(create_receiver_app(config=missing, sink=sink)) as server:
+        assert post(server.url + "/dingtalk/events", *sealed(EVENT)).status_code == 503
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    query=st.dictionaries(
+        st.sampled_from(["msg_signature", "signature", "timeStamp", "timestamp", "nonce", "x"]),
+        st.text(max_size=30),
+    ),
+    body=st.one_of(
+        st.binary(max_size=300),
+        st.builds(lambda e: json.dumps({"encrypt": e}).encode(), st.text(max_size=200)),
+    ),
+)
+def test_random_requests_never_get_a_5xx(
+    receiver: str, sink: RecordingSink, query: dict[str, str], body: bytes
+) -> None:
+    resp = requests.post(
+        receiver, params=query, data=body, headers={"Content-Type": "application/json"}, timeout=5
+    )
+    assert 400 <= resp.status_code < 500
+    assert sink.events == []
