@@ -69,3 +69,11 @@ class Secret:
         return "Secret('***')" if self._value else "Secret('')"
 
     __str__ = __repr__
+
+
+def mask_secret(value: str | None) -> None:
+    """Register ``value`` with Airflow's secrets masker, so task logs never show it."""
+    if value:
+        from airflow.sdk.log import mask_secret as register
+
+        register(value)

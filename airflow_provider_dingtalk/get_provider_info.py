@@ -44,7 +44,10 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": "DingTalk",
                 "python-modules": [
                     f"{_PKG}.hooks.custom_robot",
-                    f"{_PKG}.hooks.dingtalk",
+                    f"{_PKG}.hooks.base",
+                    f"{_PKG}.hooks.work_notification",
+                    f"{_PKG}.hooks.app_robot",
+                    f"{_PKG}.hooks.callback",
                     f"{_PKG}.hooks.event_callback",
                 ],
             }
@@ -74,7 +77,7 @@ def get_provider_info() -> dict[str, Any]:
             },
             {
                 "connection-type": "dingtalk",
-                "hook-class-name": f"{_PKG}.hooks.dingtalk.DingTalkHook",
+                "hook-class-name": f"{_PKG}.hooks.base.DingTalkBaseHook",
                 "hook-name": "DingTalk App",
                 "conn-fields": {
                     "agent_id": {

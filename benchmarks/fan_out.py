@@ -1,6 +1,7 @@
 """Fan-out: one work notification to 20,000 users is 4 calls of 5,000; wall time vs those 4 raw calls.
 
-``DingTalkHook.send_work_notification`` checks and de-duplicates the recipients, splits them into
+``DingTalkWorkNotificationHook.send_work_notification`` checks and de-duplicates the recipients,
+splits them into
 calls of at most 5,000 user ids (DingTalk's cap) and sends each. The raw side posts the same 4 JSON
 bodies (same users in the same order, same content, same token) with a keep-alive
 ``requests.Session``. Rounds alternate hook, raw, hook, raw …, each round with its own content
@@ -49,14 +50,14 @@ def main(argv: list[str] | None = None) -> int:
         from airflow.sdk.log import configure_logging
 
         from airflow_provider_dingtalk._json import dumps
-        from airflow_provider_dingtalk.hooks.dingtalk import DingTalkHook
+        from airflow_provider_dingtalk.hooks.work_notification import DingTalkWorkNotificationHook
         from airflow_provider_dingtalk.messages import Text
 
         # As in a task process: JSON log lines to the task log, not the terminal.
         log_io = open(os.path.join(home, "task.log"), "wb", buffering=0)  # noqa: SIM115 (closed below)
         configure_logging(json_output=True, output=log_io, sending_to_supervisor=True)
 
-        hook = DingTalkHook()
+        hook = DingTalkWorkNotificationHook()
         token = hook.get_access_token()
         agent_id = int(hook.app.agent_id or 0)
         users = [f"user{i}" for i in range(1, users_n + 1)]
@@ -107,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"python: {sys.executable}; emulator in its own process; {users_n} recipients, {rounds} rounds")
     print(f"\n{'side':44} {'median ms':>10} {'min ms':>8} {'max ms':>8}")
     labels = (
-        ("hook", "DingTalkHook.send_work_notification"),
+        ("hook", "DingTalkWorkNotificationHook.send_work_notification"),
         ("raw", f"{expected_calls} raw requests.Session calls"),
     )
     for name, label in labels:

@@ -1,4 +1,4 @@
-"""Per-call cost: ``DingTalkHook.call_oapi`` vs a raw keep-alive ``requests.Session`` on the same wire.
+"""Per-call cost: ``DingTalkBaseHook.call_oapi`` vs a raw keep-alive ``requests.Session`` on the same wire.
 
 Both post the same JSON to the same emulator endpoint (``POST /topapi/v2/user/get``) with the same
 access token, in alternating blocks (hook, raw, hook, raw …) so machine noise hits both alike. The
@@ -43,9 +43,9 @@ def main(argv: list[str] | None = None) -> int:
         import requests
 
         from airflow_provider_dingtalk._json import dumps
-        from airflow_provider_dingtalk.hooks.dingtalk import DingTalkHook
+        from airflow_provider_dingtalk.hooks.base import DingTalkBaseHook
 
-        hook = DingTalkHook()
+        hook = DingTalkBaseHook()
         token = hook.get_access_token()
         url = emulator.url + PATH
         data = dumps(BODY).encode("utf-8")
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         f"python: {sys.executable}; emulator in its own process; {hook_n} calls per side, blocks of {block}"
     )
     print(f"\n{'side':28} {'median µs':>10} {'mean µs':>10} {'p90 µs':>10}")
-    for name, label in (("hook", "DingTalkHook.call_oapi"), ("raw", "raw requests.Session")):
+    for name, label in (("hook", "DingTalkBaseHook.call_oapi"), ("raw", "raw requests.Session")):
         values = times[name]
         p90 = statistics.quantiles(values, n=10)[-1]
         print(

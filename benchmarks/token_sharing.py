@@ -1,7 +1,7 @@
 """Token sharing: N task processes that start together make one ``gettoken`` call between them.
 
 Starts the DingTalk emulator, then launches N fresh ``python -c`` task-like processes. Each builds a
-``DingTalkHook`` from ``AIRFLOW_CONN_DINGTALK_DEFAULT``, reports ready, and waits; when all are ready
+``DingTalkBaseHook`` from ``AIRFLOW_CONN_DINGTALK_DEFAULT``, reports ready, and waits; when all are ready
 they are released at once and call ``get_access_token()``. The emulator counts ``/gettoken`` calls.
 Then the same with the connection extra ``shared_cache: false`` (each process for itself) for contrast.
 
@@ -27,10 +27,10 @@ TARGET_CALLS = 1
 # interpreter teardown, which is slow and not what is measured.
 _TASK = """
 import hashlib, json, os, sys, time
-from airflow_provider_dingtalk.hooks.dingtalk import DingTalkHook
+from airflow_provider_dingtalk.hooks.base import DingTalkBaseHook
 
 def task(ready, go, report):
-    hook = DingTalkHook()
+    hook = DingTalkBaseHook()
     hook.app
     ready()
     go()
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         env = {"PYTHONPYCACHEPREFIX": os.path.join(home, "pycache"), "AIRFLOW_HOME": home}
         os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
         subprocess.run(
-            [sys.executable, "-c", "import airflow_provider_dingtalk.hooks.dingtalk, requests"],
+            [sys.executable, "-c", "import airflow_provider_dingtalk.hooks.base, requests"],
             env={**os.environ, **env},
             check=True,
         )  # warm-up: compile once, not 50 times

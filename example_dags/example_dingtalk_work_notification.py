@@ -49,7 +49,7 @@ with DAG(
     # [START howto_action_card]
     send_card = DingTalkMessageOperator(
         task_id="send_action_card",
-        msg=ActionCard(
+        message=ActionCard(
             title="Approve the release?",
             text="Release **{{ run_id }}** is ready.",
             buttons=[
@@ -69,7 +69,7 @@ with DAG(
     # [START howto_oa]
     send_oa = DingTalkMessageOperator(
         task_id="send_oa",
-        msg=OA(
+        message=OA(
             message_url="https://example.com/runs/{{ run_id }}",
             head_text="ETL",
             title="Nightly load",
@@ -94,7 +94,7 @@ with DAG(
     # [START howto_raw_dict]
     send_raw = DingTalkMessageOperator(
         task_id="send_raw_dict",
-        msg={"msgtype": "text", "text": {"content": "Raw msg dict, run {{ run_id }}"}},
+        message={"msgtype": "text", "text": {"content": "Raw msg dict, run {{ run_id }}"}},
         userid_list=["user3"],
     )
     # [END howto_raw_dict]

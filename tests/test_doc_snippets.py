@@ -76,10 +76,10 @@ def test_emulator_from_python(airflow_db: None, capsys: pytest.CaptureFixture[st
 
 def test_retry_policy_of_a_hook(dingtalk_conn: DingTalkEmulator) -> None:
     # [START docs_retry_policy]
-    from airflow_provider_dingtalk.hooks.dingtalk import DingTalkHook
+    from airflow_provider_dingtalk.hooks.work_notification import DingTalkWorkNotificationHook
     from airflow_provider_dingtalk.retry import RetryPolicy
 
-    hook = DingTalkHook(retry_policy=RetryPolicy(attempts=3, max_elapsed=20))
+    hook = DingTalkWorkNotificationHook(retry_policy=RetryPolicy(attempts=3, max_elapsed=20))
     # [END docs_retry_policy]
     hook.get_access_token()
     dingtalk_conn.inject("/topapi/v2/user/get", errcode=-1, errmsg="系统繁忙", times=2)
@@ -103,13 +103,13 @@ def test_other_message_types() -> None:
 
 
 def test_delivery_tracking_from_python(dingtalk_conn: DingTalkEmulator) -> None:
-    from airflow_provider_dingtalk.hooks.dingtalk import DingTalkHook
+    from airflow_provider_dingtalk.hooks.work_notification import DingTalkWorkNotificationHook
     from airflow_provider_dingtalk.messages import OA, Text
 
     # user1 already got this message today: DingTalk filters the repeat (143106).
-    DingTalkHook().send_work_notification(Text(content="hi"), userid_list=["user1"])
+    DingTalkWorkNotificationHook().send_work_notification(Text(content="hi"), userid_list=["user1"])
     # [START docs_delivery_tracking]
-    hook = DingTalkHook()
+    hook = DingTalkWorkNotificationHook()
     [task_id] = hook.send_work_notification(Text(content="hi"), userid_list=["user1"])
     progress = hook.get_send_progress(task_id)  # SendProgress; .done once DingTalk has finished
     result = hook.get_send_result(task_id)  # SendResult

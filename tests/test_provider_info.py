@@ -66,7 +66,7 @@ def test_providers_manager_sees_hook_and_connection_form() -> None:
     assert "airflow-provider-dingtalk" in pm.providers
     hooks = pm.hooks
     assert hooks["dingtalk"] is not None
-    assert hooks["dingtalk"].hook_class_name == "airflow_provider_dingtalk.hooks.dingtalk.DingTalkHook"
+    assert hooks["dingtalk"].hook_class_name == "airflow_provider_dingtalk.hooks.base.DingTalkBaseHook"
     behaviour = pm.field_behaviours["dingtalk"]
     assert behaviour["relabeling"]["password"].startswith("AppSecret")
     widgets = pm.connection_form_widgets

@@ -1,6 +1,6 @@
 """App robot (企业机器人) messages through the v1.0 API: to group chats and to users one-to-one.
 
-Part of :class:`~airflow_provider_dingtalk.hooks.dingtalk.DingTalkHook`; builds on ``call_api``.
+Built on :class:`~airflow_provider_dingtalk.hooks.base.DingTalkBaseHook` ``call_api``.
 The app robot is the app's own robot (``robotCode`` is normally the AppKey), so it uses the
 ``dingtalk`` connection; it has no webhook rate limit but needs the robot enabled in the app.
 """
@@ -39,8 +39,12 @@ class RobotDirectSendResult:
     flow_controlled_user_ids: tuple[str, ...] = ()
 
 
-class AppRobotMixin(DingTalkBaseHook):
-    """App robot (企业机器人) messages through the v1.0 API: to group chats and to users one-to-one."""
+class DingTalkAppRobotHook(DingTalkBaseHook):
+    """App robot (企业机器人) messages through the v1.0 API: to group chats and to users one-to-one.
+
+    :param dingtalk_conn_id: a connection of type ``dingtalk`` (default ``dingtalk_default``).
+    :param retry_policy: override the default retry policy (attempts, backoff, total time).
+    """
 
     def send_robot_group_message(
         self,

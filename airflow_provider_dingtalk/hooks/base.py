@@ -1,7 +1,12 @@
-"""The core of the DingTalk app hook: connection, access tokens, and calls to both API families.
+"""The base of every DingTalk app hook: the ``dingtalk`` connection, access tokens, calls to both APIs.
 
-Feature modules (work notifications, app robot, callbacks) subclass :class:`DingTalkBaseHook`;
-:class:`~airflow_provider_dingtalk.hooks.dingtalk.DingTalkHook` combines them.
+One hook per DingTalk API area builds on :class:`DingTalkBaseHook` (work notifications, the app
+robot, callback registration), as Airflow's Amazon provider builds its service hooks on
+``AwsBaseHook``. The base is usable on its own for any API the feature hooks do not wrap::
+
+    DingTalkBaseHook().call_api("GET", "/v1.0/contact/users/me")
+
+What happens on the wire (sessions, redaction, reading answers) is in :mod:`airflow_provider_dingtalk.http`.
 """
 
 from __future__ import annotations
@@ -14,9 +19,9 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from airflow.sdk import BaseHook
 
-from airflow_provider_dingtalk._json import dumps
-from airflow_provider_dingtalk._redact import Secret, install_urllib3_filter, redact
-from airflow_provider_dingtalk.exceptions import DingTalkAPIError, DingTalkValidationError, hint_for
+from airflow_provider_dingtalk._redact import Secret, mask_secret
+from airflow_provider_dingtalk.exceptions import DingTalkAPIError, DingTalkValidationError
+from airflow_provider_dingtalk.http import api_result, http_send, new_session, oapi_result
 from airflow_provider_dingtalk.retry import DingTalkTransportError, RetryPolicy, is_token_error
 
 if TYPE_CHECKING:
@@ -26,6 +31,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 Family = Literal["oapi", "api"]
+OnNoAnswer = Callable[[], None]
 
 DEFAULT_HOST = "https://oapi.dingtalk.com"
 DEFAULT_API_HOST = "https://api.dingtalk.com"
@@ -63,6 +69,7 @@ class DingTalkBaseHook(BaseHook):
 
     Obtains the app access token, caches it for every task process on the machine, renews it when
     DingTalk rejects it, and retries transient failures as :mod:`airflow_provider_dingtalk.retry` says.
+    Feature hooks add DingTalk's verbs on top of :meth:`call_oapi` and :meth:`call_api`.
 
     :param dingtalk_conn_id: a connection of type ``dingtalk``.
     :param retry_policy: override the default retry policy (attempts, backoff, total time).
@@ -99,7 +106,7 @@ class DingTalkBaseHook(BaseHook):
                 f"connection {self.dingtalk_conn_id!r}",
                 f"{missing} is empty; set it from the developer console",
             )
-        self._mask(conn.password)
+        mask_secret(conn.password)
         agent_id = extra.get("agent_id")
         return AppConfig(
             conn_id=self.dingtalk_conn_id,
@@ -147,7 +154,7 @@ class DingTalkBaseHook(BaseHook):
         token = str(body.get("access_token") or "")
         if not token:
             raise DingTalkAPIError(errmsg="gettoken answered without access_token", api="/gettoken")
-        self._mask(token)
+        mask_secret(token)
         self.log.info("Fetched a new DingTalk access token for app %s", self.app.app_key)
         return token, body.get("expires_in")
 
@@ -158,7 +165,7 @@ class DingTalkBaseHook(BaseHook):
         token = str(body.get("accessToken") or "")
         if not token:
             raise DingTalkAPIError(errmsg="accessToken missing from the answer", api=path)
-        self._mask(token)
+        mask_secret(token)
         self.log.info("Fetched a new DingTalk v1.0 access token for app %s", self.app.app_key)
         return token, body.get("expireIn")
 
@@ -190,29 +197,46 @@ class DingTalkBaseHook(BaseHook):
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         files: Mapping[str, tuple[str, bytes, str]] | None = None,
+        on_no_answer: OnNoAnswer | None = None,
     ) -> dict[str, Any]:
         """Call the old API (``oapi.dingtalk.com``); the token goes in the query string.
 
         :param files: multipart uploads as ``{field: (filename, content, content_type)}``.
+        :param on_no_answer: called each time an attempt got no answer (connection lost, timeout,
+            5xx): DingTalk may have acted on it, so a caller whose call is not idempotent can tell
+            a retry's "already done" from a real error.
         :return: the JSON answer; an errcode other than 0 raises :class:`DingTalkAPIError`.
         """
-        return self._with_token(
-            "oapi",
-            lambda token: self._oapi_request(
-                method, path, params={**(params or {}), "access_token": token}, json=json, files=files
-            ),
-        )
+
+        def attempt(token: str) -> dict[str, Any]:
+            query = {**(params or {}), "access_token": token}
+            return _noting(
+                on_no_answer, lambda: self._oapi_request(method, path, params=query, json=json, files=files)
+            )
+
+        return self._with_token("oapi", attempt)
 
     def call_api(
-        self, method: str, path: str, *, json: Any = None, params: Mapping[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        on_no_answer: OnNoAnswer | None = None,
     ) -> dict[str, Any]:
         """Call the v1.0 API (``api.dingtalk.com``); the token goes in ``x-acs-dingtalk-access-token``.
 
+        :param on_no_answer: as for :meth:`call_oapi`.
         :return: the JSON answer; an HTTP error raises :class:`DingTalkAPIError` with DingTalk's ``code``.
         """
-        return self._with_token(
-            "api", lambda token: self._api_request(method, path, json=json, params=params, token=token)
-        )
+
+        def attempt(token: str) -> dict[str, Any]:
+            return _noting(
+                on_no_answer, lambda: self._api_request(method, path, json=json, params=params, token=token)
+            )
+
+        return self._with_token("api", attempt)
 
     def test_connection(self) -> tuple[bool, str]:
         """Fetch a token with the connection's credentials (one cheap real call, cache bypassed)."""
@@ -247,21 +271,7 @@ class DingTalkBaseHook(BaseHook):
     ) -> dict[str, Any]:
         headers = {"x-acs-dingtalk-access-token": token} if token else {}
         resp = self._send(method, self.app.api_host + path, params=params, json=json, headers=headers)
-        body = _json_body(resp)
-        if resp.ok:
-            if body and body.get("errcode", 0) not in (0, "0"):
-                oapi_result(resp, api=path)  # raises: an old-style errcode is an error, never success
-            return body or {}
-        body = body or {}
-        code = str(body.get("code") or f"HTTP{resp.status_code}")
-        raise DingTalkAPIError(
-            code=code,
-            errmsg=str(body.get("message") or resp.reason or ""),
-            request_id=body.get("requestid") or body.get("requestId"),
-            http_status=resp.status_code,
-            api=path,
-            hint=hint_for(code),
-        )
+        return api_result(resp, api=path)
 
     def _send(
         self,
@@ -288,108 +298,13 @@ class DingTalkBaseHook(BaseHook):
     def _secrets(self) -> list[str]:
         return [self.app.app_secret.reveal()]
 
-    @staticmethod
-    def _mask(secret: str) -> None:
-        """Register with Airflow's secrets masker so task logs never show it."""
-        from airflow.sdk.log import mask_secret
 
-        mask_secret(secret)
-
-
-def new_session() -> requests.Session:
-    """A keep-alive session whose urllib3 debug lines never show tokens."""
-    import requests
-
-    install_urllib3_filter()
-    session = requests.Session()
-    session.headers["User-Agent"] = "airflow-provider-dingtalk"
-    return session
-
-
-def http_send(
-    session: requests.Session,
-    method: str,
-    url: str,
-    *,
-    timeout: tuple[float, float],
-    secrets: list[str],
-    params: Mapping[str, Any] | None = None,
-    json: Any = None,
-    files: Mapping[str, tuple[str, bytes, str]] | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> requests.Response:
-    """One HTTP request; failures to get an answer become a redacted :class:`DingTalkTransportError`.
-
-    :param secrets: values to mask in error messages (the URL may carry tokens).
-    """
-    import requests
-
-    send_headers = dict(headers or {})
-    data: bytes | None = None
-    if json is not None:
-        data = dumps(json).encode("utf-8")
-        send_headers["Content-Type"] = "application/json;charset=utf-8"
+def _noting(on_no_answer: OnNoAnswer | None, call: Callable[[], T]) -> T:
+    """``call()``, telling ``on_no_answer`` when it got no answer (then re-raising for the retry)."""
+    if on_no_answer is None:
+        return call()
     try:
-        resp = session.request(
-            method, url, params=params, data=data, files=files, headers=send_headers, timeout=timeout
-        )
-    except requests.RequestException as exc:
-        # requests puts the full URL (with the token) in its messages: redact, and drop the chain.
-        raise DingTalkTransportError(
-            f"{method} {_path(url)} failed: {type(exc).__name__}: {redact(str(exc), secrets)}"
-        ) from None
-    if resp.status_code in (502, 503, 504) or (resp.status_code >= 500 and _json_body(resp) is None):
-        raise DingTalkTransportError(
-            f"{method} {_path(url)} answered HTTP {resp.status_code}", http_status=resp.status_code
-        )
-    return resp
-
-
-def oapi_result(
-    resp: requests.Response, *, api: str, hint: Callable[[int, str], str | None] | None = None
-) -> dict[str, Any]:
-    """The JSON of an old-API answer; an errcode other than 0 raises :class:`DingTalkAPIError`.
-
-    :param api: the path, named in the error.
-    :param hint: ``(errcode, errmsg) -> fix`` where the fix depends on the errmsg; default :func:`hint_for`.
-    """
-    body = _json_body(resp)
-    if body is None:
-        raise DingTalkAPIError(
-            errmsg=f"HTTP {resp.status_code} without a JSON body", http_status=resp.status_code, api=api
-        )
-    errcode = _as_int(body.get("errcode", 0))
-    sub_code = body.get("sub_code")
-    if errcode == 88 and sub_code is not None and str(sub_code).lstrip("-").isdigit():
-        errcode = int(sub_code)  # topapi wraps the real error as 88 + sub_code
-    if errcode != 0:
-        errmsg = str(body.get("sub_msg") or body.get("errmsg") or "")
-        raise DingTalkAPIError(
-            errcode=errcode,
-            errmsg=errmsg,
-            sub_code=None if sub_code is None else str(sub_code),
-            request_id=body.get("request_id"),
-            http_status=resp.status_code,
-            api=api,
-            hint=hint(errcode, errmsg) if hint else hint_for(errcode),
-        )
-    return body
-
-
-def _json_body(resp: requests.Response) -> dict[str, Any] | None:
-    try:
-        body = resp.json()
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
-
-
-def _as_int(value: object) -> int:
-    try:
-        return int(value)  # type: ignore[call-overload, no-any-return]
-    except (TypeError, ValueError):
-        return -2  # an errcode we can't read is an error, never success
-
-
-def _path(url: str) -> str:
-    return redact(url.split("?", 1)[0])
+        return call()
+    except DingTalkTransportError:
+        on_no_answer()
+        raise

@@ -1,6 +1,6 @@
 """Event callback registration through the old ``call_back`` API (fact sheet §6.1).
 
-Part of :class:`~airflow_provider_dingtalk.hooks.dingtalk.DingTalkHook`. Everything is checked before
+Built on :class:`~airflow_provider_dingtalk.hooks.base.DingTalkBaseHook`. Everything is checked before
 it is sent, and the callback ``token`` and ``aes_key`` never come back out: :meth:`get_callback`
 masks them, and both are registered with Airflow's secrets masker.
 """
@@ -8,15 +8,16 @@ masks them, and both are registered with Airflow's secrets masker.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 from typing import Any
 
+from airflow_provider_dingtalk._redact import mask_secret
 from airflow_provider_dingtalk.crypto import validate_aes_key
 from airflow_provider_dingtalk.event_types import is_known_tag
 from airflow_provider_dingtalk.exceptions import DingTalkAPIError, DingTalkValidationError
 from airflow_provider_dingtalk.hooks.base import DingTalkBaseHook
-from airflow_provider_dingtalk.retry import DingTalkTransportError
 
-__all__ = ["CallbackMixin", "mask_callback", "validate_callback"]
+__all__ = ["DingTalkCallbackHook", "mask_callback", "validate_callback"]
 
 MASK = "***"
 MAX_TAGS = 20  # TOP doc: call_back_tag list length ≤ 20
@@ -82,7 +83,7 @@ def mask_callback(body: dict[str, Any]) -> dict[str, Any]:
     return shown
 
 
-class CallbackMixin(DingTalkBaseHook):
+class DingTalkCallbackHook(DingTalkBaseHook):
     """Event callback registration through the old call_back API."""
 
     def register_callback(self, *, call_back_tags: Iterable[str], url: str, token: str, aes_key: str) -> None:
@@ -115,7 +116,7 @@ class CallbackMixin(DingTalkBaseHook):
         """Remove the registered callback; DingTalk stops pushing events."""
         lost: list[bool] = []
         try:
-            self._call_noting_lost("GET", _DELETE_PATH, lost)
+            self.call_oapi("GET", _DELETE_PATH, on_no_answer=partial(lost.append, True))
         except DingTalkAPIError as exc:
             # A retry after a lost answer finds nothing to delete: the lost attempt did it.
             if not (lost and exc.errcode in _MISSING):
@@ -134,7 +135,9 @@ class CallbackMixin(DingTalkBaseHook):
         items: list[dict[str, Any]] = []
         for _ in range(max_pages):
             lost: list[bool] = []
-            body = self._call_noting_lost("GET", "/call_back/get_call_back_failed_result", lost)
+            body = self.call_oapi(
+                "GET", "/call_back/get_call_back_failed_result", on_no_answer=partial(lost.append, True)
+            )
             if lost:
                 # DingTalk removes what it returns: a page whose answer was lost cannot be fetched again.
                 self.log.warning(
@@ -151,12 +154,12 @@ class CallbackMixin(DingTalkBaseHook):
 
     def _post_callback(self, path: str, tags: Iterable[str], url: str, token: str, aes_key: str) -> None:
         checked = validate_callback(call_back_tags=tags, url=url, token=token, aes_key=aes_key)
-        self._mask(token)
-        self._mask(aes_key)
+        mask_secret(token)
+        mask_secret(aes_key)
         body = {"call_back_tag": checked, "token": token, "aes_key": aes_key, "url": url}
         lost: list[bool] = []
         try:
-            self._call_noting_lost("POST", path, lost, json=body)
+            self.call_oapi("POST", path, json=body, on_no_answer=partial(lost.append, True))
         except DingTalkAPIError as exc:
             # A retry after a lost answer is told "already registered": fine if it is exactly ours.
             if not (path == _REGISTER_PATH and lost and exc.errcode in _EXISTS and self._registered_as(body)):
@@ -167,17 +170,3 @@ class CallbackMixin(DingTalkBaseHook):
         """Whether the registered callback is exactly ``body`` (tags, URL, token and aes_key)."""
         current = self.call_oapi("GET", _GET_PATH)
         return all(current.get(key) == body[key] for key in ("call_back_tag", "url", "token", "aes_key"))
-
-    def _call_noting_lost(
-        self, method: str, path: str, lost: list[bool], *, json: Any = None
-    ) -> dict[str, Any]:
-        """``call_oapi``, appending to ``lost`` when an attempt got no answer (DingTalk may have acted)."""
-
-        def attempt(token: str) -> dict[str, Any]:
-            try:
-                return self._oapi_request(method, path, params={"access_token": token}, json=json)
-            except DingTalkTransportError:
-                lost.append(True)
-                raise
-
-        return self._with_token("oapi", attempt)

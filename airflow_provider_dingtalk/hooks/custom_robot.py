@@ -19,17 +19,15 @@ from urllib.parse import parse_qs, quote, quote_plus, urlsplit
 
 from airflow.sdk import BaseHook
 
-from airflow_provider_dingtalk._redact import Secret
+from airflow_provider_dingtalk._redact import Secret, mask_secret
 from airflow_provider_dingtalk.exceptions import DingTalkAPIError, DingTalkValidationError, hint_for
 from airflow_provider_dingtalk.hooks.base import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_HOST,
     DEFAULT_READ_TIMEOUT,
-    http_send,
-    new_session,
     normalise_host,
-    oapi_result,
 )
+from airflow_provider_dingtalk.http import http_send, new_session, oapi_result
 from airflow_provider_dingtalk.retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -143,8 +141,8 @@ class DingTalkCustomRobotHook(BaseHook):
         self.dingtalk_webhook_conn_id = dingtalk_webhook_conn_id
         self.retry_policy = retry_policy or RetryPolicy()
         self.max_wait = max_wait
-        self._clock = clock
-        self._sleep = sleep
+        self.clock = clock
+        self.sleep = sleep
 
     @cached_property
     def robot(self) -> CustomRobotConfig:
@@ -157,8 +155,8 @@ class DingTalkCustomRobotHook(BaseHook):
                 "password is empty or has no access_token: paste the robot's webhook URL or its access token",
             )
         secret = str(extra.get("secret") or "").strip()
-        self._mask(token)
-        self._mask(secret)
+        mask_secret(token)
+        mask_secret(secret)
         return CustomRobotConfig(
             conn_id=self.dingtalk_webhook_conn_id,
             host=normalise_host(conn.host or url_host, DEFAULT_HOST, conn.port),
@@ -177,7 +175,7 @@ class DingTalkCustomRobotHook(BaseHook):
         """This robot's send window, shared with every task process on the machine."""
         from airflow_provider_dingtalk.robot_pacer import pacer_for
 
-        return pacer_for(self.robot.host, self.robot.token.reveal(), clock=self._clock, sleep=self._sleep)
+        return pacer_for(self.robot.host, self.robot.token.reveal(), clock=self.clock, sleep=self.sleep)
 
     def send(
         self, message: Message, *, mentions: Mentions | None = None, msg_uuid: str | None = None
@@ -196,7 +194,7 @@ class DingTalkCustomRobotHook(BaseHook):
 
         # One msgUuid for every attempt: DingTalk shows a retried message only once.
         body = to_custom_robot(message, mentions=mentions, msg_uuid=msg_uuid or uuid.uuid4().hex)
-        deadline = self._clock() + self.max_wait
+        deadline = self.clock() + self.max_wait
         while True:
             try:
                 self.retry_policy.call(lambda: self._post(body, deadline))
@@ -226,19 +224,12 @@ class DingTalkCustomRobotHook(BaseHook):
         # Built by hand: requests' params= would URL-encode the already encoded sign a second time.
         url = f"{self.robot.host}{SEND_PATH}?access_token={quote(self.robot.token.reveal(), safe='')}"
         if self.robot.secret:
-            timestamp = int(self._clock() * 1000)
+            timestamp = int(self.clock() * 1000)
             url += f"&timestamp={timestamp}&sign={robot_sign(self.robot.secret.reveal(), timestamp)}"
         return url
 
     def _secrets(self) -> list[str]:
         return [self.robot.token.reveal(), self.robot.secret.reveal() if self.robot.secret else ""]
-
-    @staticmethod
-    def _mask(secret: str) -> None:
-        if secret:
-            from airflow.sdk.log import mask_secret
-
-            mask_secret(secret)
 
 
 def _token_and_host(raw: str) -> tuple[str, str | None]:

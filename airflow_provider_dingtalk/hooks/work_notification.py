@@ -1,6 +1,6 @@
 """Work notifications (工作通知): send, track delivery, recall, update the OA status bar, upload media.
 
-Part of :class:`~airflow_provider_dingtalk.hooks.dingtalk.DingTalkHook`; builds on ``call_oapi``.
+Built on :class:`~airflow_provider_dingtalk.hooks.base.DingTalkBaseHook` ``call_oapi``.
 Every argument is checked before the access token is fetched, so a bad call sends nothing at all.
 """
 
@@ -108,12 +108,16 @@ class SendResult:
         )
 
 
-class WorkNotificationMixin(DingTalkBaseHook):
-    """Work notifications (工作通知): send, track delivery, recall, update the OA status bar, upload media."""
+class DingTalkWorkNotificationHook(DingTalkBaseHook):
+    """Work notifications (工作通知): send, track delivery, recall, update the OA status bar, upload media.
+
+    :param dingtalk_conn_id: a connection of type ``dingtalk`` (default ``dingtalk_default``).
+    :param retry_policy: override the default retry policy (attempts, backoff, total time).
+    """
 
     def send_work_notification(
         self,
-        msg: Message | Mapping[str, Any],
+        message: Message | Mapping[str, Any],
         *,
         userid_list: Sequence[str] | str | None = None,
         dept_id_list: Sequence[int | str] | str | None = None,
@@ -127,7 +131,7 @@ class WorkNotificationMixin(DingTalkBaseHook):
         DingTalk answers success even for recipients it filters (same content twice a day, over 500
         a day); :meth:`get_send_result` tells who did not get it.
 
-        :param msg: a :class:`~airflow_provider_dingtalk.messages.Message` or a raw ``msg`` dict.
+        :param message: a :class:`~airflow_provider_dingtalk.messages.Message` or a raw ``msg`` dict.
         :param userid_list: DingTalk user ids (a list, or a comma-separated string).
         :param dept_id_list: department ids, a list or a comma-separated string (DingTalk includes
             sub-departments).
@@ -138,7 +142,7 @@ class WorkNotificationMixin(DingTalkBaseHook):
         :raises DingTalkValidationError: bad message or recipients, before anything is sent.
         :raises DingTalkPartialSendError: a later call failed after earlier ones were sent.
         """
-        rendered = _render(msg)
+        rendered = _render(message)
         users = _dedup(_userid(u) for u in _as_list(userid_list))
         depts = _dedup(_dept_id(d) for d in _as_list(dept_id_list))
         if to_all_user and (users or depts):
@@ -286,16 +290,17 @@ class WorkNotificationMixin(DingTalkBaseHook):
         self.log.info("Uploaded %s (%d bytes) as %s media %s", name, size, media_type, media_id)
         return media_id
 
-    def upload_message_media(self, msg: Message) -> Message:
-        """If ``msg`` is an image, voice or file message with a local ``path``, upload it and return a
+    def upload_message_media(self, message: Message) -> Message:
+        """If ``message`` is an image, voice or file message with a local ``path``, upload it and return a
         copy that refers to the ``media_id``; any other message is returned as it is."""
         from airflow_provider_dingtalk.messages import File, Image, Voice
 
-        if isinstance(msg, Image | Voice | File) and msg.path is not None:
-            if msg.media_id is not None:
-                raise DingTalkValidationError(f"msg.{_media_type(msg)}", "give media_id or path, not both")
-            return msg.with_media_id(self.upload_media(msg.path, _media_type(msg)))
-        return msg
+        if isinstance(message, Image | Voice | File) and message.path is not None:
+            kind = _media_type(message)
+            if message.media_id is not None:
+                raise DingTalkValidationError(f"message.{kind}", "give media_id or path, not both")
+            return message.with_media_id(self.upload_media(message.path, kind))
+        return message
 
     # -- helpers -------------------------------------------------------------------------------
 

@@ -86,8 +86,8 @@ class RobotAlertSpool:
     def __init__(self, hook: DingTalkCustomRobotHook, directory: Path | None) -> None:
         self.hook = hook
         self.directory = directory
-        self._clock: Callable[[], float] = hook._clock
-        self._sleep: Callable[[float], None] = hook._sleep
+        self._clock: Callable[[], float] = hook.clock
+        self._sleep: Callable[[float], None] = hook.sleep
 
     @classmethod
     def for_hook(cls, hook: DingTalkCustomRobotHook) -> RobotAlertSpool:

@@ -71,11 +71,13 @@ class DingTalkAppRobotNotifier(DingTalkBaseNotifier):
         self.dingtalk_conn_id = dingtalk_conn_id
 
     def _send_alert(self, context: Context, *, deadline: float) -> None:
-        from airflow_provider_dingtalk.hooks.dingtalk import DingTalkHook
+        from airflow_provider_dingtalk.hooks.app_robot import DingTalkAppRobotHook
         from airflow_provider_dingtalk.operators._common import as_list
 
         message = self._message(context)
-        hook = DingTalkHook(dingtalk_conn_id=self.dingtalk_conn_id, retry_policy=self._policy(deadline))
+        hook = DingTalkAppRobotHook(
+            dingtalk_conn_id=self.dingtalk_conn_id, retry_policy=self._policy(deadline)
+        )
         try:
             if self.open_conversation_id is not None:
                 hook.send_robot_group_message(

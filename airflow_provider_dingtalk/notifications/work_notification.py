@@ -76,10 +76,12 @@ class DingTalkNotifier(DingTalkBaseNotifier):
         self.dingtalk_conn_id = dingtalk_conn_id
 
     def _send_alert(self, context: Context, *, deadline: float) -> None:
-        from airflow_provider_dingtalk.hooks.dingtalk import DingTalkHook
+        from airflow_provider_dingtalk.hooks.work_notification import DingTalkWorkNotificationHook
 
         message = self._message(context)
-        hook = DingTalkHook(dingtalk_conn_id=self.dingtalk_conn_id, retry_policy=self._policy(deadline))
+        hook = DingTalkWorkNotificationHook(
+            dingtalk_conn_id=self.dingtalk_conn_id, retry_policy=self._policy(deadline)
+        )
         try:
             task_ids = hook.send_work_notification(
                 message,

@@ -7,19 +7,19 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_provider_dingtalk.exceptions import DingTalkValidationError
 from airflow_provider_dingtalk.messages import Markdown, Message, Text
+
+M = TypeVar("M")  # a message object, or (work notifications) a raw ``msg`` dict
 
 if TYPE_CHECKING:
     import jinja2
     from airflow.sdk import Context
 
 
-def check_shorthand(
-    message: Message | None, text: str | None, markdown: str | None, title: str | None
-) -> None:
+def check_shorthand(message: object, text: str | None, markdown: str | None, title: str | None) -> None:
     """Exactly one of ``message``, ``text`` or ``markdown`` (+ ``title``): checked when the DAG is parsed."""
     given = [n for n, v in (("message", message), ("text", text), ("markdown", markdown)) if v is not None]
     if len(given) != 1:
@@ -31,8 +31,8 @@ def check_shorthand(
 
 
 def build_message(
-    message: Message | None, text: str | None, markdown: str | None, title: str | None
-) -> Message:
+    message: M | None, text: str | None, markdown: str | None, title: str | None
+) -> M | Message:
     """The message to send, after templates were rendered."""
     if message is not None:
         return message

@@ -23,7 +23,7 @@ from airflow_provider_dingtalk.operators._common import (
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_dingtalk.hooks.dingtalk import DingTalkHook
+    from airflow_provider_dingtalk.hooks.app_robot import DingTalkAppRobotHook
 
 
 class DingTalkAppRobotOperator(RenderMessageFields, BaseOperator):
@@ -85,10 +85,10 @@ class DingTalkAppRobotOperator(RenderMessageFields, BaseOperator):
         self.dingtalk_conn_id = dingtalk_conn_id
 
     @cached_property
-    def hook(self) -> DingTalkHook:
-        from airflow_provider_dingtalk.hooks.dingtalk import DingTalkHook
+    def hook(self) -> DingTalkAppRobotHook:
+        from airflow_provider_dingtalk.hooks.app_robot import DingTalkAppRobotHook
 
-        return DingTalkHook(dingtalk_conn_id=self.dingtalk_conn_id)
+        return DingTalkAppRobotHook(dingtalk_conn_id=self.dingtalk_conn_id)
 
     def execute(self, context: Context) -> str | list[str]:
         message = build_message(self.message, self.text, self.markdown, self.title)

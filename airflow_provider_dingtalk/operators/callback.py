@@ -15,7 +15,7 @@ from airflow.sdk import BaseOperator
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_dingtalk.hooks.dingtalk import DingTalkHook
+    from airflow_provider_dingtalk.hooks.callback import DingTalkCallbackHook
 
 __all__ = [
     "DingTalkCallbackFailedResultOperator",
@@ -36,10 +36,10 @@ class _CallbackOperator(BaseOperator):
         self.dingtalk_conn_id = dingtalk_conn_id
 
     @cached_property
-    def hook(self) -> DingTalkHook:
-        from airflow_provider_dingtalk.hooks.dingtalk import DingTalkHook
+    def hook(self) -> DingTalkCallbackHook:
+        from airflow_provider_dingtalk.hooks.callback import DingTalkCallbackHook
 
-        return DingTalkHook(self.dingtalk_conn_id)
+        return DingTalkCallbackHook(self.dingtalk_conn_id)
 
 
 class DingTalkRegisterCallbackOperator(_CallbackOperator):
@@ -89,10 +89,10 @@ class DingTalkRegisterCallbackOperator(_CallbackOperator):
         super().render_template_fields(context, jinja_env)
         # Airflow stores the rendered fields (shown in the UI) right after this; "token" is a name it
         # masks, "aes_key" is not: register both values so that neither is stored in clear.
-        from airflow.sdk.log import mask_secret
+        from airflow_provider_dingtalk._redact import mask_secret
 
         for value in (self.token, self.aes_key):
-            if isinstance(value, str) and value:
+            if isinstance(value, str):
                 mask_secret(value)
 
     def _settings(self) -> tuple[str, str, str]:
@@ -105,8 +105,10 @@ class DingTalkRegisterCallbackOperator(_CallbackOperator):
             url = url or config.url or ""
             token = token or config.token.reveal()
             aes_key = aes_key or config.aes_key.reveal()
-        self.hook._mask(token)
-        self.hook._mask(aes_key)
+        from airflow_provider_dingtalk._redact import mask_secret
+
+        mask_secret(token)
+        mask_secret(aes_key)
         return url, token, aes_key
 
     def execute(self, context: Context) -> dict[str, Any]:

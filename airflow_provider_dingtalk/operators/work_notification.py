@@ -15,14 +15,19 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+try:  # the task SDK's public config (what Airflow's own providers read deferrable's default from)
+    from airflow.sdk.configuration import conf
+except ImportError:  # older task SDKs
+    from airflow.configuration import conf
+
 from airflow_provider_dingtalk.exceptions import DingTalkError, DingTalkValidationError
-from airflow_provider_dingtalk.messages import Markdown, Message, Text
-from airflow_provider_dingtalk.operators._common import RenderMessageFields
+from airflow_provider_dingtalk.messages import Message
+from airflow_provider_dingtalk.operators._common import RenderMessageFields, build_message, check_shorthand
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_dingtalk.hooks.dingtalk import DingTalkHook
+    from airflow_provider_dingtalk.hooks.work_notification import DingTalkWorkNotificationHook
 
 # What DingTalk's per-recipient flow-control codes mean (fact sheet §2.1), for the delivery report.
 FORBIDDEN_CODES = {
@@ -48,22 +53,22 @@ class _DingTalkAppOperator(RenderMessageFields, BaseOperator):
         self.agent_id = agent_id
 
     @cached_property
-    def hook(self) -> DingTalkHook:
-        from airflow_provider_dingtalk.hooks.dingtalk import DingTalkHook
+    def hook(self) -> DingTalkWorkNotificationHook:
+        from airflow_provider_dingtalk.hooks.work_notification import DingTalkWorkNotificationHook
 
-        return DingTalkHook(dingtalk_conn_id=self.dingtalk_conn_id)
+        return DingTalkWorkNotificationHook(dingtalk_conn_id=self.dingtalk_conn_id)
 
 
 class DingTalkMessageOperator(_DingTalkAppOperator):
     """Send a work notification (工作通知) to users, departments or everyone; return the task ids.
 
-    Give the message as ``msg`` (a :mod:`~airflow_provider_dingtalk.messages` object or a raw ``msg``
+    Give the message as ``message`` (a :mod:`~airflow_provider_dingtalk.messages` object or a raw ``msg``
     dict), or as the shorthand ``text=`` or ``markdown=`` + ``title=``. Image, voice and file messages
     with a local ``path`` are uploaded first.
 
-    :param msg: the message.
-    :param text: shorthand for ``msg=Text(content=text)``.
-    :param markdown: shorthand for ``msg=Markdown(title=title, text=markdown)``.
+    :param message: the message.
+    :param text: shorthand for ``message=Text(content=text)``.
+    :param markdown: shorthand for ``message=Markdown(title=title, text=markdown)``.
     :param title: the title of a ``markdown`` message.
     :param userid_list: user ids: a list, or a comma-separated string (what templates render to).
     :param dept_id_list: department ids: a list, or a comma-separated string.
@@ -73,13 +78,14 @@ class DingTalkMessageOperator(_DingTalkAppOperator):
     :param wait_for_delivery: wait until DingTalk has finished sending, then log who did not get it.
     :param fail_on_undelivered: fail the task if any recipient was invalid, filtered (forbidden) or
         failed; implies ``wait_for_delivery``.
-    :param deferrable: wait on the triggerer instead of in the worker.
+    :param deferrable: wait on the triggerer instead of in the worker; defaults to Airflow's
+        ``[operators] default_deferrable``.
     :param poll_interval: seconds between delivery polls.
     :param timeout: seconds to wait for delivery before failing.
     """
 
     template_fields: Sequence[str] = (
-        "msg",
+        "message",
         "text",
         "markdown",
         "title",
@@ -93,7 +99,7 @@ class DingTalkMessageOperator(_DingTalkAppOperator):
     def __init__(
         self,
         *,
-        msg: Message | Mapping[str, Any] | None = None,
+        message: Message | Mapping[str, Any] | None = None,
         text: str | None = None,
         markdown: str | None = None,
         title: str | None = None,
@@ -104,24 +110,16 @@ class DingTalkMessageOperator(_DingTalkAppOperator):
         dingtalk_conn_id: str = "dingtalk_default",
         wait_for_delivery: bool = False,
         fail_on_undelivered: bool = False,
-        deferrable: bool = False,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 5.0,
         timeout: float = 600.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(dingtalk_conn_id=dingtalk_conn_id, agent_id=agent_id, **kwargs)
-        given = [name for name, v in (("msg", msg), ("text", text), ("markdown", markdown)) if v is not None]
-        if len(given) != 1:
-            raise DingTalkValidationError(
-                "msg", f"give exactly one of msg, text or markdown (got {given or 'none'})"
-            )
-        if markdown is not None and title is None:
-            raise DingTalkValidationError("title", "is required with markdown=")
-        if title is not None and markdown is None:
-            raise DingTalkValidationError("title", "only goes with markdown=; put a title inside msg instead")
+        check_shorthand(message, text, markdown, title)
         if poll_interval <= 0 or timeout <= 0:
             raise DingTalkValidationError("poll_interval", "poll_interval and timeout must be positive")
-        self.msg = msg
+        self.message = message
         self.text = text
         self.markdown = markdown
         self.title = title
@@ -134,27 +132,22 @@ class DingTalkMessageOperator(_DingTalkAppOperator):
         self.poll_interval = poll_interval
         self.timeout = timeout
 
-    def message(self) -> Message | Mapping[str, Any]:
-        """The message to send, from ``msg`` or the shorthand (after templates are rendered)."""
-        if self.text is not None:
-            return Text(content=self.text)
-        if self.markdown is not None:
-            return Markdown(title=str(self.title), text=self.markdown)
-        msg = self.msg
-        if isinstance(msg, str):  # a templated dict rendered to JSON text
+    def _message(self) -> Message | Mapping[str, Any]:
+        """The message to send, from ``message`` or the shorthand (after templates are rendered)."""
+        message = self.message
+        if isinstance(message, str):  # a templated dict rendered to JSON text
             try:
-                msg = json.loads(msg)
+                message = json.loads(message)
             except ValueError:
-                raise DingTalkValidationError("msg", "a string msg must be a JSON object") from None
-        assert msg is not None  # one of msg/text/markdown is checked in __init__
-        return msg
+                raise DingTalkValidationError("message", "a string message must be a JSON object") from None
+        return build_message(message, self.text, self.markdown, self.title)
 
     def execute(self, context: Context) -> list[int]:
-        msg = self.message()
-        if isinstance(msg, Message):
-            msg = self.hook.upload_message_media(msg)
+        message = self._message()
+        if isinstance(message, Message):
+            message = self.hook.upload_message_media(message)
         task_ids = self.hook.send_work_notification(
-            msg,
+            message,
             userid_list=self.userid_list,
             dept_id_list=self.dept_id_list,
             to_all_user=self.to_all_user,

@@ -15,16 +15,18 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 if TYPE_CHECKING:
-    from airflow_provider_dingtalk.hooks.dingtalk import DingTalkHook
+    from airflow_provider_dingtalk.hooks.work_notification import DingTalkWorkNotificationHook
 
 
-def still_sending(hook: DingTalkHook, task_ids: Sequence[int], agent_id: int | str | None) -> list[int]:
+def still_sending(
+    hook: DingTalkWorkNotificationHook, task_ids: Sequence[int], agent_id: int | str | None
+) -> list[int]:
     """The task ids whose ``getsendprogress`` status is not yet 2 (done)."""
     return [t for t in task_ids if not hook.get_send_progress(t, agent_id=agent_id).done]
 
 
 def send_results(
-    hook: DingTalkHook, task_ids: Sequence[int], agent_id: int | str | None
+    hook: DingTalkWorkNotificationHook, task_ids: Sequence[int], agent_id: int | str | None
 ) -> dict[str, dict[str, Any]]:
     """``getsendresult`` of every task, as JSON-ready dicts keyed by task id (a string, for XCom/JSON)."""
     return {str(t): hook.get_send_result(t, agent_id=agent_id).to_dict() for t in task_ids}
@@ -74,9 +76,9 @@ class DingTalkDeliveryTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from airflow_provider_dingtalk.exceptions import DingTalkError
-        from airflow_provider_dingtalk.hooks.dingtalk import DingTalkHook
+        from airflow_provider_dingtalk.hooks.work_notification import DingTalkWorkNotificationHook
 
-        hook = DingTalkHook(dingtalk_conn_id=self.dingtalk_conn_id)
+        hook = DingTalkWorkNotificationHook(dingtalk_conn_id=self.dingtalk_conn_id)
         pending = list(self.task_ids)
         try:
             while True:

@@ -123,9 +123,9 @@ def callback_conn(corp_id: str, url: str = "") -> tuple[str, dict[str, str]]:
 
 def register(url: str, keys: dict[str, str]) -> None:
     """Register ``url`` with the emulated DingTalk: its check_url handshake must reach the receiver."""
-    from airflow_provider_dingtalk.hooks.dingtalk import DingTalkHook
+    from airflow_provider_dingtalk.hooks.callback import DingTalkCallbackHook
 
-    DingTalkHook().register_callback(call_back_tags=TAGS, url=url, **keys)
+    DingTalkCallbackHook().register_callback(call_back_tags=TAGS, url=url, **keys)
 
 
 @pytest.fixture
@@ -171,16 +171,16 @@ def test_event_type_no_dag_is_scheduled_on_is_acknowledged_and_dropped(
     assert dingtalk_conn.push_event({"EventType": "user_add_org", "UserId": ["user1"]})
     assets = airflow_api.get("/api/v2/assets", uri_pattern="dingtalk://events/user_add_org")["assets"]
     assert assets == []
-    from airflow_provider_dingtalk.hooks.dingtalk import DingTalkHook
+    from airflow_provider_dingtalk.hooks.callback import DingTalkCallbackHook
 
-    assert DingTalkHook().get_callback_failed_results() == []
+    assert DingTalkCallbackHook().get_callback_failed_results() == []
 
 
 def test_airflow_unreachable_is_503_and_dingtalk_keeps_the_event(
     airflow_api: Airflow, dingtalk_conn: DingTalkEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from airflow_provider_dingtalk.events.cli import build_receiver
-    from airflow_provider_dingtalk.hooks.dingtalk import DingTalkHook
+    from airflow_provider_dingtalk.hooks.callback import DingTalkCallbackHook
 
     conn, keys = callback_conn(dingtalk_conn.app.corp_id)
     monkeypatch.setenv("AIRFLOW_CONN_DINGTALK_CALLBACK_DEFAULT", conn)
@@ -191,12 +191,12 @@ def test_airflow_unreachable_is_503_and_dingtalk_keeps_the_event(
     with ThreadedServer(build_receiver(airflow_url=dead_url, state_file=seen)) as server:
         register(server.url + "/dingtalk/events", keys)
         assert not dingtalk_conn.push_event(event)
-    failed = DingTalkHook().get_callback_failed_results()
+    failed = DingTalkCallbackHook().get_callback_failed_results()
     assert [f["processInstanceId"] for f in failed] == [event["processInstanceId"]]
     # The receiver did not remember the event: once Airflow is back, DingTalk's retry goes through.
     with ThreadedServer(build_receiver(airflow_url=airflow_api.url, state_file=seen)) as server:
         register_url = server.url + "/dingtalk/events"
-        DingTalkHook().update_callback(call_back_tags=TAGS, url=register_url, **keys)
+        DingTalkCallbackHook().update_callback(call_back_tags=TAGS, url=register_url, **keys)
         assert dingtalk_conn.push_event(event)
     assert len(airflow_api.asset_events(APPROVALS_URI)) == before + 1
 

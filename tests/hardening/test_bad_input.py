@@ -19,8 +19,10 @@ import pytest
 from airflow_provider_dingtalk._json import dumps
 from airflow_provider_dingtalk.event_types import CALL_BACK_TAGS
 from airflow_provider_dingtalk.exceptions import DingTalkValidationError
+from airflow_provider_dingtalk.hooks.app_robot import DingTalkAppRobotHook
+from airflow_provider_dingtalk.hooks.callback import DingTalkCallbackHook
 from airflow_provider_dingtalk.hooks.custom_robot import DingTalkCustomRobotHook
-from airflow_provider_dingtalk.hooks.dingtalk import DingTalkHook
+from airflow_provider_dingtalk.hooks.work_notification import DingTalkWorkNotificationHook
 from airflow_provider_dingtalk.messages import (
     OA,
     ActionCard,
@@ -80,8 +82,16 @@ def emulator(shared_emulator: DingTalkEmulator, monkeypatch: pytest.MonkeyPatch)
     return shared_emulator
 
 
-def hook() -> DingTalkHook:
-    return DingTalkHook(retry_policy=FAST)
+def work() -> DingTalkWorkNotificationHook:
+    return DingTalkWorkNotificationHook(retry_policy=FAST)
+
+
+def app_robot() -> DingTalkAppRobotHook:
+    return DingTalkAppRobotHook(retry_policy=FAST)
+
+
+def callbacks() -> DingTalkCallbackHook:
+    return DingTalkCallbackHook(retry_policy=FAST)
 
 
 def webhook() -> DingTalkCustomRobotHook:
@@ -117,11 +127,11 @@ def buttons(n: int, **button: Any) -> ActionCard:
 
 
 def send_wn(message: Message | dict[str, Any], **kwargs: Any) -> Any:
-    return hook().send_work_notification(message, **{"userid_list": ["user1"], **kwargs})
+    return work().send_work_notification(message, **{"userid_list": ["user1"], **kwargs})
 
 
 def send_group(message: Message) -> Any:
-    return hook().send_robot_group_message(message, open_conversation_id="cidOps")
+    return app_robot().send_robot_group_message(message, open_conversation_id="cidOps")
 
 
 def register(**changes: Any) -> Callable[[], Any]:
@@ -132,7 +142,7 @@ def register(**changes: Any) -> Callable[[], Any]:
         "aes_key": AES_KEY,
         **changes,
     }
-    return lambda: hook().register_callback(**kwargs)
+    return lambda: callbacks().register_callback(**kwargs)
 
 
 @dataclass(frozen=True)
@@ -246,13 +256,13 @@ HOOK_CASES = [
     Case("to_all_user with a list", lambda: send_wn(Text(content="x"), to_all_user=True), "to_all_user"),
     Case("agent_id not a number", lambda: send_wn(Text(content="x"), agent_id="abc"), "agent_id"),
     Case("agent_id True", lambda: send_wn(Text(content="x"), agent_id=True), "agent_id"),
-    Case("progress task_id not a number", lambda: hook().get_send_progress("abc"), "task_id"),  # type: ignore[arg-type]
-    Case("result task_id not a number", lambda: hook().get_send_result("1;2"), "task_id"),  # type: ignore[arg-type]
-    Case("recall task_id True", lambda: hook().recall(True), "task_id"),
-    Case("status bar value empty", lambda: hook().update_status_bar(1, ""), "status_value"),
-    Case("status bar bg no 0x", lambda: hook().update_status_bar(1, "Done", "FF00AA00"), "status_bg"),
-    Case("upload media_type video", lambda: hook().upload_media("/etc/hostname", "video"), "media_type"),
-    Case("upload missing file", lambda: hook().upload_media("/nonexistent.png", "image"), "path"),
+    Case("progress task_id not a number", lambda: work().get_send_progress("abc"), "task_id"),  # type: ignore[arg-type]
+    Case("result task_id not a number", lambda: work().get_send_result("1;2"), "task_id"),  # type: ignore[arg-type]
+    Case("recall task_id True", lambda: work().recall(True), "task_id"),
+    Case("status bar value empty", lambda: work().update_status_bar(1, ""), "status_value"),
+    Case("status bar bg no 0x", lambda: work().update_status_bar(1, "Done", "FF00AA00"), "status_bg"),
+    Case("upload media_type video", lambda: work().upload_media("/etc/hostname", "video"), "media_type"),
+    Case("upload missing file", lambda: work().upload_media("/nonexistent.png", "image"), "path"),
     # app robot
     Case("app robot msgParam 15,001 bytes", lambda: send_group(Text(content=APP_TEXT)), "msgParam", 15000),
     Case("app robot card title 65", lambda: send_group(card(title="t" * 65)), "msgParam.title", 64),
@@ -271,20 +281,22 @@ HOOK_CASES = [
     ),
     Case(
         "open_conversation_id empty",
-        lambda: hook().send_robot_group_message(Text(content="x"), open_conversation_id=" "),
+        lambda: app_robot().send_robot_group_message(Text(content="x"), open_conversation_id=" "),
         "open_conversation_id",
     ),
     Case(
         "user_ids a string",
-        lambda: hook().send_robot_direct_message(Text(content="x"), user_ids="user1"),
+        lambda: app_robot().send_robot_direct_message(Text(content="x"), user_ids="user1"),
         "user_ids",
     ),
     Case(
-        "user_ids empty", lambda: hook().send_robot_direct_message(Text(content="x"), user_ids=[]), "user_ids"
+        "user_ids empty",
+        lambda: app_robot().send_robot_direct_message(Text(content="x"), user_ids=[]),
+        "user_ids",
     ),
     Case(
         "user_ids blank item",
-        lambda: hook().send_robot_direct_message(Text(content="x"), user_ids=["user1", ""]),
+        lambda: app_robot().send_robot_direct_message(Text(content="x"), user_ids=["user1", ""]),
         "user_ids[1]",
     ),
     # custom robot
@@ -339,7 +351,7 @@ HOOK_CASES = [
     Case("callback token empty", register(token=""), "token"),
     Case(
         "update with aes_key 44",
-        lambda: hook().update_callback(
+        lambda: callbacks().update_callback(
             call_back_tags=["user_add_org"], url=URL, token="t", aes_key=AES_KEY + "x"
         ),
         "aes_key",
@@ -367,10 +379,10 @@ def test_upload_refuses_an_image_over_1_mb_and_an_empty_file(
     emulator: DingTalkEmulator, tmp_path: Path
 ) -> None:
     big = _image(tmp_path, 1024 * 1024 + 1)
-    _refused(emulator, lambda: hook().upload_media(big, "image"), "path", 1024 * 1024)
+    _refused(emulator, lambda: work().upload_media(big, "image"), "path", 1024 * 1024)
     empty_file = tmp_path / "empty.amr"
     empty_file.write_bytes(b"")
-    _refused(emulator, lambda: hook().upload_media(empty_file, "voice"), "path", None)
+    _refused(emulator, lambda: work().upload_media(empty_file, "voice"), "path", None)
 
 
 # -- operators: constructor checks (at DAG parse) and templated fields that render to bad values -----
@@ -393,7 +405,7 @@ OPERATOR_CASES = [
     Case(
         "message op without a message",
         lambda: DingTalkMessageOperator(task_id="t", userid_list="user1"),
-        "msg",
+        "message",
     ),
     Case(
         "message op markdown without title",
@@ -428,7 +440,9 @@ OPERATOR_CASES = [
     ),
     Case(
         "message op card title renders to 65",
-        rendered(DingTalkMessageOperator(task_id="t", msg=card(title="{{ 't' * 65 }}"), userid_list="user1")),
+        rendered(
+            DingTalkMessageOperator(task_id="t", message=card(title="{{ 't' * 65 }}"), userid_list="user1")
+        ),
         "msg.action_card.title",
         64,
     ),
@@ -445,9 +459,9 @@ OPERATOR_CASES = [
         "agent_id",
     ),
     Case(
-        "message op msg renders to non-JSON",
-        rendered(DingTalkMessageOperator(task_id="t", msg="{{ 'not json' }}", userid_list="user1")),  # type: ignore[arg-type]
-        "msg",
+        "message op message renders to non-JSON",
+        rendered(DingTalkMessageOperator(task_id="t", message="{{ 'not json' }}", userid_list="user1")),  # type: ignore[arg-type]
+        "message",
     ),
     Case(
         "recall op task_ids render to text",
@@ -596,20 +610,21 @@ def test_notifier_logs_bad_input_and_sends_nothing(
 
 def test_5001_user_ids_go_out_in_two_calls(emulator: DingTalkEmulator) -> None:
     users = [f"user{i}" for i in range(5001)]
-    task_ids = hook().send_work_notification(Text(content="all hands"), userid_list=users)
+    task_ids = work().send_work_notification(Text(content="all hands"), userid_list=users)
     sends = emulator.requests("/topapi/message/corpconversation/asyncsend_v2")
     assert len(task_ids) == 2
     assert [len(r.body["userid_list"].split(",")) for r in sends] == [5000, 1]
 
 
 def test_501_departments_go_out_in_two_calls(emulator: DingTalkEmulator) -> None:
-    task_ids = hook().send_work_notification(Text(content="depts"), dept_id_list=list(range(1, 502)))
+    task_ids = work().send_work_notification(Text(content="depts"), dept_id_list=list(range(1, 502)))
     sends = emulator.requests("/topapi/message/corpconversation/asyncsend_v2")
     assert len(task_ids) == 2 and [len(r.body["dept_id_list"].split(",")) for r in sends] == [500, 1]
 
 
 def test_21_app_robot_users_go_out_in_two_calls(emulator: DingTalkEmulator) -> None:
-    results = hook().send_robot_direct_message(Text(content="hi"), user_ids=[f"user{i}" for i in range(21)])
+    users = [f"user{i}" for i in range(21)]
+    results = app_robot().send_robot_direct_message(Text(content="hi"), user_ids=users)
     assert [len(r.user_ids) for r in results] == [20, 1]
     assert len(emulator.inbox("app_robot_oto")) == 21
 

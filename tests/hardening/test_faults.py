@@ -23,14 +23,15 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
 from airflow_provider_dingtalk.exceptions import DingTalkAPIError, DingTalkError
-from airflow_provider_dingtalk.hooks.app_robot import GROUP_SEND_PATH, OTO_SEND_PATH
+from airflow_provider_dingtalk.hooks.app_robot import GROUP_SEND_PATH, OTO_SEND_PATH, DingTalkAppRobotHook
+from airflow_provider_dingtalk.hooks.base import DingTalkBaseHook
+from airflow_provider_dingtalk.hooks.callback import DingTalkCallbackHook
 from airflow_provider_dingtalk.hooks.custom_robot import DingTalkCustomRobotHook
-from airflow_provider_dingtalk.hooks.dingtalk import DingTalkHook
 from airflow_provider_dingtalk.hooks.work_notification import (
     MEDIA_UPLOAD_PATH,
     PROGRESS_PATH,
@@ -38,6 +39,7 @@ from airflow_provider_dingtalk.hooks.work_notification import (
     RESULT_PATH,
     SEND_PATH,
     STATUS_BAR_PATH,
+    DingTalkWorkNotificationHook,
 )
 from airflow_provider_dingtalk.messages import OA, Text
 from airflow_provider_dingtalk.notifications import (
@@ -62,6 +64,8 @@ GET_CB = "/call_back/get_call_back"
 DELETE_CB = "/call_back/delete_call_back"
 FAILED_CB = "/call_back/get_call_back_failed_result"
 TAGS = ["bpms_instance_change"]
+
+H = TypeVar("H", bound=DingTalkBaseHook)
 
 
 # -- the module's emulator -------------------------------------------------------------------------
@@ -95,7 +99,7 @@ class Env:
     monkeypatch: pytest.MonkeyPatch
     read_timeout: float = CALM_READ_TIMEOUT
     data: dict[str, Any] = field(default_factory=dict)
-    _hook: DingTalkHook | None = None
+    hooks: dict[type[DingTalkBaseHook], DingTalkBaseHook] = field(default_factory=dict)
 
     def connect(self, url: str | None = None, *, read_timeout: float | None = None) -> None:
         """Point both default connections at ``url`` (default the emulator); hooks made after see it."""
@@ -113,17 +117,33 @@ class Env:
             conn["extra"]["api_host"] = url
         self.monkeypatch.setenv("AIRFLOW_CONN_DINGTALK_DEFAULT", json.dumps(conn))
         self.monkeypatch.setenv("AIRFLOW_CONN_DINGTALK_WEBHOOK_DEFAULT", json.dumps(webhook))
-        self._hook = None
+        self.hooks.clear()
+
+    def _hook(self, cls: type[H]) -> H:
+        """One hook of each kind per connection set-up, as a task would hold it."""
+        if cls not in self.hooks:
+            self.hooks[cls] = cls(retry_policy=self.policy)
+        return self.hooks[cls]  # type: ignore[return-value]
 
     @property
-    def hook(self) -> DingTalkHook:
-        if self._hook is None:
-            self._hook = DingTalkHook(retry_policy=self.policy)
-        return self._hook
+    def base(self) -> DingTalkBaseHook:
+        return self._hook(DingTalkBaseHook)
+
+    @property
+    def work(self) -> DingTalkWorkNotificationHook:
+        return self._hook(DingTalkWorkNotificationHook)
+
+    @property
+    def app_robot(self) -> DingTalkAppRobotHook:
+        return self._hook(DingTalkAppRobotHook)
+
+    @property
+    def callbacks(self) -> DingTalkCallbackHook:
+        return self._hook(DingTalkCallbackHook)
 
     policy: RetryPolicy = FAST
 
-    def webhook(self, **kwargs: Any) -> DingTalkCustomRobotHook:
+    def custom_robot(self, **kwargs: Any) -> DingTalkCustomRobotHook:
         return DingTalkCustomRobotHook(retry_policy=self.policy, **kwargs)
 
     def inbox(self, channel: str) -> list[Any]:
@@ -168,18 +188,18 @@ class Op:
 
 
 def _send_setup(env: Env) -> None:
-    env.data["task"] = env.hook.send_work_notification(Text(content="set-up"), userid_list=["user1"])[0]
+    env.data["task"] = env.work.send_work_notification(Text(content="set-up"), userid_list=["user1"])[0]
 
 
 def _oa_setup(env: Env) -> None:
     message = OA(message_url="https://example.com", head_text="ETL", status_value="Running")
-    env.data["task"] = env.hook.send_work_notification(message, userid_list=["user1"])[0]
+    env.data["task"] = env.work.send_work_notification(message, userid_list=["user1"])[0]
 
 
 def _register_setup(env: Env) -> None:
     receiver = env.em.receiver
     env.data["callback"] = {"url": receiver.url, "token": receiver.token, "aes_key": receiver.aes_key}
-    env.hook.register_callback(call_back_tags=TAGS, **env.data["callback"])
+    env.callbacks.register_callback(call_back_tags=TAGS, **env.data["callback"])
 
 
 def _failed_events_setup(env: Env) -> None:
@@ -196,7 +216,7 @@ def _callback_kwargs(env: Env) -> dict[str, Any]:
 
 
 def _registered(env: Env) -> dict[str, Any]:
-    return DingTalkHook(retry_policy=FAST).get_callback()
+    return DingTalkCallbackHook(retry_policy=FAST).get_callback()
 
 
 def _check_work_notification(env: Env, task_ids: list[int], lost: bool) -> None:
@@ -207,7 +227,7 @@ def _check_work_notification(env: Env, task_ids: list[int], lost: bool) -> None:
         # content to the same user that day (143106), and getsendresult says so.
         assert sorted(len(t.delivered) for t in tasks.values()) == [0, 1]
         repeat = next(tid for tid, t in tasks.items() if not t.delivered)
-        forbidden = DingTalkHook(retry_policy=FAST).get_send_result(repeat).forbidden_list
+        forbidden = DingTalkWorkNotificationHook(retry_policy=FAST).get_send_result(repeat).forbidden_list
         assert [(f.userid, f.code) for f in forbidden] == [("user1", "143106")]
     else:
         assert list(tasks) == task_ids
@@ -236,7 +256,7 @@ def _check_upload(env: Env, media_id: str, lost: bool) -> None:
 def _upload(env: Env) -> str:
     path = env.tmp / "chart.png"
     path.write_bytes(b"\x89PNG fake")
-    return env.hook.upload_media(path, "image")
+    return env.work.upload_media(path, "image")
 
 
 def _check_failed_events(env: Env, items: list[dict[str, Any]], lost: bool) -> None:
@@ -255,28 +275,28 @@ OPS: list[Op] = [
         "get_access_token",
         "/gettoken",
         "token",
-        run=lambda env: env.hook.get_access_token(),
+        run=lambda env: env.base.get_access_token(),
         check=lambda env, token, lost: env.em.state.app_for_token(token, families=("oapi",)) is not None,
     ),
     Op(
         "get_api_access_token",
         "/v1.0/oauth2/accessToken",
         "token",
-        run=lambda env: env.hook.get_api_access_token(),
+        run=lambda env: env.base.get_api_access_token(),
         check=lambda env, token, lost: env.em.state.app_for_token(token, families=("api",)) is not None,
     ),
     Op(
         "call_oapi",
         "/topapi/v2/user/get",
         "oapi",
-        run=lambda env: env.hook.call_oapi("POST", "/topapi/v2/user/get", json={"userid": "user1"}),
+        run=lambda env: env.base.call_oapi("POST", "/topapi/v2/user/get", json={"userid": "user1"}),
         check=lambda env, body, lost: body["result"]["userid"] == "user1",
     ),
     Op(
         "call_api",
         GROUP_SEND_PATH,
         "api",
-        run=lambda env: env.hook.call_api(
+        run=lambda env: env.base.call_api(
             "POST",
             GROUP_SEND_PATH,
             json={
@@ -292,7 +312,7 @@ OPS: list[Op] = [
         "send_work_notification",
         SEND_PATH,
         "oapi",
-        run=lambda env: env.hook.send_work_notification(Text(content="load failed"), userid_list=["user1"]),
+        run=lambda env: env.work.send_work_notification(Text(content="load failed"), userid_list=["user1"]),
         check=_check_work_notification,
     ),
     Op(
@@ -300,7 +320,7 @@ OPS: list[Op] = [
         PROGRESS_PATH,
         "oapi",
         setup=_send_setup,
-        run=lambda env: env.hook.get_send_progress(env.data["task"]),
+        run=lambda env: env.work.get_send_progress(env.data["task"]),
         check=lambda env, progress, lost: progress.status in (1, 2),
     ),
     Op(
@@ -308,7 +328,7 @@ OPS: list[Op] = [
         RESULT_PATH,
         "oapi",
         setup=_send_setup,
-        run=lambda env: env.hook.get_send_result(env.data["task"]),
+        run=lambda env: env.work.get_send_result(env.data["task"]),
         check=lambda env, result, lost: result.unread_user_id_list == ["user1"],
     ),
     Op(
@@ -316,7 +336,7 @@ OPS: list[Op] = [
         RECALL_PATH,
         "oapi",
         setup=_send_setup,
-        run=lambda env: env.hook.recall(env.data["task"]),
+        run=lambda env: env.work.recall(env.data["task"]),
         check=lambda env, _, lost: work_notifications(env.em.state).tasks[env.data["task"]].recalled,
     ),
     Op(
@@ -324,7 +344,7 @@ OPS: list[Op] = [
         STATUS_BAR_PATH,
         "oapi",
         setup=_oa_setup,
-        run=lambda env: env.hook.update_status_bar(env.data["task"], "Done", "0xFF00AA00"),
+        run=lambda env: env.work.update_status_bar(env.data["task"], "Done", "0xFF00AA00"),
         check=lambda env, _, lost: (
             work_notifications(env.em.state).tasks[env.data["task"]].status_bar
             == {"status_value": "Done", "status_bg": "0xFF00AA00"}
@@ -335,14 +355,18 @@ OPS: list[Op] = [
         "send_robot_group_message",
         GROUP_SEND_PATH,
         "api",
-        run=lambda env: env.hook.send_robot_group_message(Text(content="hi"), open_conversation_id="cidOps"),
+        run=lambda env: env.app_robot.send_robot_group_message(
+            Text(content="hi"), open_conversation_id="cidOps"
+        ),
         check=_check_group("app_robot_group", 1),
     ),
     Op(
         "send_robot_direct_message",
         OTO_SEND_PATH,
         "api",
-        run=lambda env: env.hook.send_robot_direct_message(Text(content="hi"), user_ids=["user1", "user2"]),
+        run=lambda env: env.app_robot.send_robot_direct_message(
+            Text(content="hi"), user_ids=["user1", "user2"]
+        ),
         check=_check_group("app_robot_oto", 2),
     ),
     Op(
@@ -351,7 +375,7 @@ OPS: list[Op] = [
         "oapi",
         read_timeout=SLOW_READ_TIMEOUT,
         moves_clock=False,
-        run=lambda env: env.hook.register_callback(**_callback_kwargs(env)),
+        run=lambda env: env.callbacks.register_callback(**_callback_kwargs(env)),
         check=lambda env, _, lost: _registered(env)["url"] == env.em.receiver.url,
     ),
     Op(
@@ -361,7 +385,7 @@ OPS: list[Op] = [
         read_timeout=SLOW_READ_TIMEOUT,
         moves_clock=False,
         setup=_register_setup,
-        run=lambda env: env.hook.update_callback(
+        run=lambda env: env.callbacks.update_callback(
             **{**_callback_kwargs(env), "call_back_tags": [*TAGS, "user_add_org"]}
         ),
         check=lambda env, _, lost: _registered(env)["call_back_tag"] == [*TAGS, "user_add_org"],
@@ -371,7 +395,7 @@ OPS: list[Op] = [
         GET_CB,
         "oapi",
         setup=_register_setup,
-        run=lambda env: env.hook.get_callback(),
+        run=lambda env: env.callbacks.get_callback(),
         check=lambda env, shown, lost: shown["token"] == "***" and shown["call_back_tag"] == TAGS,
     ),
     Op(
@@ -379,7 +403,7 @@ OPS: list[Op] = [
         DELETE_CB,
         "oapi",
         setup=_register_setup,
-        run=lambda env: env.hook.delete_callback(),
+        run=lambda env: env.callbacks.delete_callback(),
         check=lambda env, _, lost: _callback_gone(env),
     ),
     Op(
@@ -387,14 +411,14 @@ OPS: list[Op] = [
         FAILED_CB,
         "oapi",
         setup=_failed_events_setup,
-        run=lambda env: env.hook.get_callback_failed_results(),
+        run=lambda env: env.callbacks.get_callback_failed_results(),
         check=_check_failed_events,
     ),
     Op(
         "DingTalkCustomRobotHook.send",
         "/robot/send",
         "robot",
-        run=lambda env: env.webhook().send(Text(content="deploy done")),
+        run=lambda env: env.custom_robot().send(Text(content="deploy done")),
         check=_check_webhook,
     ),
     Op(
@@ -482,8 +506,8 @@ def _inject(env: Env, op: Op, fault: Fault, *, times: int = 1) -> float:
     if fault.slow:
         delay = spec["delay"] = 2 * op.read_timeout
     if fault.tokens:
-        env.hook.get_access_token()  # tokens are cached before DingTalk stops accepting them
-        env.hook.get_api_access_token()
+        env.base.get_access_token()  # tokens are cached before DingTalk stops accepting them
+        env.base.get_api_access_token()
         if fault.tokens == "advance":
             env.em.advance(7201)
         else:
@@ -647,7 +671,7 @@ def test_a_stopped_dingtalk_that_comes_back_gets_the_message_once(
 def test_robot_blocked_130101_waits_out_the_block_and_sends_once(env: Env) -> None:
     fake = EmulatorTime(env.em)
     env.em.inject("/robot/send", errcode=130101)
-    env.webhook(clock=fake.clock, sleep=fake.sleep).send(Text(content="after the block"))
+    env.custom_robot(clock=fake.clock, sleep=fake.sleep).send(Text(content="after the block"))
     assert len(env.inbox("custom_robot")) == 1
     assert 600 <= fake.slept < 700  # DingTalk's 10-minute block, waited on the robot's shared window
     assert env.em.calls("/robot/send") == 2
@@ -657,7 +681,7 @@ def test_robot_blocked_130101_longer_than_max_wait_fails_clearly(env: Env) -> No
     fake = EmulatorTime(env.em)
     env.em.inject("/robot/send", errcode=130101)
     with pytest.raises(RobotBusyError, match="may send again in"):
-        env.webhook(clock=fake.clock, sleep=fake.sleep, max_wait=60).send(Text(content="x"))
+        env.custom_robot(clock=fake.clock, sleep=fake.sleep, max_wait=60).send(Text(content="x"))
     assert env.inbox("custom_robot") == [] and env.em.calls("/robot/send") == 1
     assert fake.slept == 0  # it does not wait for a slot it knows is beyond its deadline
 
@@ -681,7 +705,7 @@ def test_v1_errcode_in_a_200_answer_is_an_error_not_a_success(env: Env) -> None:
     # Found by this suite: a 200 answer with errcode -1 used to "send" with an empty processQueryKey.
     env.em.inject(GROUP_SEND_PATH, errcode=60011, errmsg="no permission")
     with pytest.raises(DingTalkAPIError, match="errcode 60011"):
-        env.hook.send_robot_group_message(Text(content="x"), open_conversation_id="cidOps")
+        env.app_robot.send_robot_group_message(Text(content="x"), open_conversation_id="cidOps")
     assert env.inbox("app_robot_group") == []
 
 

@@ -33,8 +33,8 @@ def _secrets(emulator: DingTalkEmulator) -> list[str]:
 def _objects(emulator: DingTalkEmulator) -> list[Any]:
     from airflow_provider_dingtalk._redact import Secret
     from airflow_provider_dingtalk.events.sinks import RestApiAssetSink
+    from airflow_provider_dingtalk.hooks.base import DingTalkBaseHook
     from airflow_provider_dingtalk.hooks.custom_robot import DingTalkCustomRobotHook
-    from airflow_provider_dingtalk.hooks.dingtalk import DingTalkHook
     from airflow_provider_dingtalk.hooks.event_callback import DingTalkEventCallbackHook
     from airflow_provider_dingtalk.notifications.app_robot import DingTalkAppRobotNotifier
     from airflow_provider_dingtalk.notifications.custom_robot import DingTalkCustomRobotNotifier
@@ -44,7 +44,7 @@ def _objects(emulator: DingTalkEmulator) -> list[Any]:
     from airflow_provider_dingtalk.operators.custom_robot import DingTalkCustomRobotOperator
     from airflow_provider_dingtalk.operators.work_notification import DingTalkMessageOperator
 
-    hook = DingTalkHook()
+    hook = DingTalkBaseHook()
     hook.get_access_token()  # a live token in the hook's caches
     webhook = DingTalkCustomRobotHook()
     callback = DingTalkEventCallbackHook()

@@ -1,11 +1,11 @@
-"""App robot (v1.0) through DingTalkHook against the emulator: group and one-to-one sends."""
+"""App robot (v1.0) through DingTalkAppRobotHook against the emulator: group and one-to-one sends."""
 
 from __future__ import annotations
 
 import pytest
 
 from airflow_provider_dingtalk.exceptions import DingTalkAPIError, DingTalkValidationError
-from airflow_provider_dingtalk.hooks.dingtalk import DingTalkHook
+from airflow_provider_dingtalk.hooks.app_robot import DingTalkAppRobotHook
 from airflow_provider_dingtalk.messages import Markdown, Text
 from airflow_provider_dingtalk.retry import RetryPolicy
 from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
@@ -15,8 +15,8 @@ GROUP = "/v1.0/robot/groupMessages/send"
 OTO = "/v1.0/robot/oToMessages/batchSend"
 
 
-def hook() -> DingTalkHook:
-    return DingTalkHook(retry_policy=FAST)
+def hook() -> DingTalkAppRobotHook:
+    return DingTalkAppRobotHook(retry_policy=FAST)
 
 
 def test_group_message_arrives_with_the_appkey_as_robot_code(dingtalk_conn: DingTalkEmulator) -> None:

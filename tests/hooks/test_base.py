@@ -1,4 +1,4 @@
-"""DingTalkHook against the emulator: tokens, retries, errors — over real HTTP."""
+"""DingTalkBaseHook against the emulator: tokens, retries, errors — over real HTTP."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import traceback
 import pytest
 
 from airflow_provider_dingtalk.exceptions import DingTalkAPIError
-from airflow_provider_dingtalk.hooks.dingtalk import DingTalkHook
+from airflow_provider_dingtalk.hooks.base import DingTalkBaseHook
 from airflow_provider_dingtalk.retry import DingTalkTransportError, RetryPolicy
 from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
 
@@ -19,8 +19,8 @@ FAST = RetryPolicy(initial_wait=0.01, max_wait=0.05, max_elapsed=10)
 USER_GET = "/topapi/v2/user/get"
 
 
-def hook(**kwargs: object) -> DingTalkHook:
-    return DingTalkHook(retry_policy=FAST, **kwargs)  # type: ignore[arg-type]
+def hook(**kwargs: object) -> DingTalkBaseHook:
+    return DingTalkBaseHook(retry_policy=FAST, **kwargs)  # type: ignore[arg-type]
 
 
 def test_token_is_fetched_once_and_reused(dingtalk_conn: DingTalkEmulator) -> None:
@@ -112,7 +112,7 @@ def _token_in_subprocess(conn_json: str, state_dir: str, start_at: float, out: m
     os.environ["AIRFLOW_CONN_DINGTALK_DEFAULT"] = conn_json
     os.environ["AIRFLOW_DINGTALK_STATE_DIR"] = state_dir
     time.sleep(max(0.0, start_at - time.time()))
-    out.put(DingTalkHook().get_access_token())
+    out.put(DingTalkBaseHook().get_access_token())
 
 
 def test_processes_starting_together_make_one_gettoken_call(dingtalk_conn: DingTalkEmulator) -> None:
@@ -196,7 +196,7 @@ def test_read_timeout_is_bounded(
     dingtalk_emulator: DingTalkEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_DINGTALK_DEFAULT", dingtalk_emulator.connection_json(read_timeout=0.3))
-    h = DingTalkHook(retry_policy=RetryPolicy(attempts=3, initial_wait=0.01, max_wait=0.02))
+    h = DingTalkBaseHook(retry_policy=RetryPolicy(attempts=3, initial_wait=0.01, max_wait=0.02))
     h.get_access_token()
     dingtalk_emulator.inject(USER_GET, delay=2.0, times=3)
     started = time.monotonic()

@@ -11,7 +11,7 @@ from airflow_provider_dingtalk._redact import Secret
 from airflow_provider_dingtalk._serve import ThreadedServer
 from airflow_provider_dingtalk.events.app import create_receiver_app
 from airflow_provider_dingtalk.exceptions import DingTalkAPIError, DingTalkValidationError
-from airflow_provider_dingtalk.hooks.dingtalk import DingTalkHook
+from airflow_provider_dingtalk.hooks.callback import DingTalkCallbackHook
 from airflow_provider_dingtalk.hooks.event_callback import CallbackConfig
 from airflow_provider_dingtalk.retry import RetryPolicy
 from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
@@ -37,8 +37,8 @@ def receiver_url(dingtalk_conn: DingTalkEmulator) -> Iterator[str]:
         yield server.url + "/dingtalk/events"
 
 
-def hook() -> DingTalkHook:
-    return DingTalkHook(retry_policy=FAST)
+def hook() -> DingTalkCallbackHook:
+    return DingTalkCallbackHook(retry_policy=FAST)
 
 
 def test_register_succeeds_when_the_receiver_answers_the_handshake(

@@ -1,4 +1,4 @@
-"""Work notifications through DingTalkHook against the emulator: what arrives, batching, errors."""
+"""Work notifications through the hook against the emulator: what arrives, batching, errors."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from airflow_provider_dingtalk.exceptions import (
     DingTalkPartialSendError,
     DingTalkValidationError,
 )
-from airflow_provider_dingtalk.hooks.dingtalk import DingTalkHook
 from airflow_provider_dingtalk.hooks.work_notification import (
     MAX_DEPT_IDS_PER_CALL,
     MAX_USERIDS_PER_CALL,
     SEND_PATH,
+    DingTalkWorkNotificationHook,
     ForbiddenUser,
     SendResult,
 )
@@ -29,8 +29,8 @@ from airflow_provider_dingtalk.testing.emulator.endpoints.work_notification impo
 FAST = RetryPolicy(initial_wait=0.01, max_wait=0.05, max_elapsed=10)
 
 
-def hook() -> DingTalkHook:
-    return DingTalkHook(retry_policy=FAST)
+def hook() -> DingTalkWorkNotificationHook:
+    return DingTalkWorkNotificationHook(retry_policy=FAST)
 
 
 def arrived(emulator: DingTalkEmulator) -> list[tuple[str, dict[str, Any]]]:

@@ -47,7 +47,9 @@ def test_templates_render_message_fields_and_recipients(dingtalk_conn: DingTalkE
         text="on {{ ds }}",
         buttons=[m.Button(title="Open", url="https://e.com/{{ run_id }}")],
     )
-    op = DingTalkMessageOperator(task_id="t", msg=card, userid_list="{{ people }}", agent_id="{{ 100001 }}")
+    op = DingTalkMessageOperator(
+        task_id="t", message=card, userid_list="{{ people }}", agent_id="{{ 100001 }}"
+    )
     render(op)
     op.execute({})  # type: ignore[arg-type]
     [(first, msg), (second, _)] = inbox(dingtalk_conn)
@@ -61,7 +63,7 @@ def test_templates_render_message_fields_and_recipients(dingtalk_conn: DingTalkE
 
 def test_templates_render_a_raw_dict_and_markdown(dingtalk_conn: DingTalkEmulator) -> None:
     raw = DingTalkMessageOperator(
-        task_id="r", msg={"msgtype": "text", "text": {"content": "{{ run_id }}"}}, userid_list=["user1"]
+        task_id="r", message={"msgtype": "text", "text": {"content": "{{ run_id }}"}}, userid_list=["user1"]
     )
     md = DingTalkMessageOperator(
         task_id="m", markdown="**{{ ds }}**", title="T {{ run_id }}", userid_list=["user2"]
@@ -78,7 +80,7 @@ def test_templates_render_a_raw_dict_and_markdown(dingtalk_conn: DingTalkEmulato
 def test_local_file_is_uploaded_first(dingtalk_conn: DingTalkEmulator, tmp_path: Path) -> None:
     report = tmp_path / "report.pdf"
     report.write_bytes(b"%PDF-1.4 fake")
-    DingTalkMessageOperator(task_id="t", msg=m.File(path=str(report)), userid_list=["user1"]).execute({})  # type: ignore[arg-type]
+    DingTalkMessageOperator(task_id="t", message=m.File(path=str(report)), userid_list=["user1"]).execute({})  # type: ignore[arg-type]
     [(_, msg)] = inbox(dingtalk_conn)
     upload = media(dingtalk_conn.state).uploads[msg["file"]["media_id"]]
     assert upload.content == b"%PDF-1.4 fake" and upload.media_type == "file"
@@ -162,7 +164,7 @@ def test_deferrable_defers_to_the_trigger_and_completes(dingtalk_conn: DingTalkE
 
 def test_recall_and_status_bar_operators_take_rendered_xcom(dingtalk_conn: DingTalkEmulator) -> None:
     oa = m.OA(message_url="https://e.com", head_text="ETL", status_value="Running")
-    task_ids = DingTalkMessageOperator(task_id="s", msg=oa, userid_list=["user1"]).execute({})  # type: ignore[arg-type]
+    task_ids = DingTalkMessageOperator(task_id="s", message=oa, userid_list=["user1"]).execute({})  # type: ignore[arg-type]
     bar = DingTalkUpdateStatusBarOperator(task_id="b", task_ids=str(task_ids), status_value="Done {{ ds }}")
     render(bar)
     assert bar.execute({}) == task_ids  # type: ignore[arg-type]
@@ -191,3 +193,19 @@ def test_example_dag_runs_to_success(dingtalk_conn: DingTalkEmulator, airflow_db
         "status_value": "Done",
         "status_bg": "0xFF00AA00",
     }
+
+
+def test_deferrable_defaults_to_airflows_default_deferrable() -> None:
+    """Like Airflow's own operators: ``[operators] default_deferrable`` decides when the DAG does not."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from airflow_provider_dingtalk.operators.work_notification import DingTalkMessageOperator as O\n"
+        "print(O(task_id='t', text='x', userid_list=['u']).deferrable)"
+    )
+    for setting, expected in (("True", "True"), ("False", "False")):
+        env = {**os.environ, "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": setting}
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        assert out.stdout.strip().splitlines()[-1] == expected

@@ -5,8 +5,11 @@ from __future__ import annotations
 import time
 
 from airflow_provider_dingtalk import messages as m
-from airflow_provider_dingtalk.hooks.dingtalk import DingTalkHook
-from airflow_provider_dingtalk.hooks.work_notification import RESULT_PATH, SendResult
+from airflow_provider_dingtalk.hooks.work_notification import (
+    RESULT_PATH,
+    DingTalkWorkNotificationHook,
+    SendResult,
+)
 from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
 from airflow_provider_dingtalk.testing.emulator.endpoints.work_notification import work_notifications
 from airflow_provider_dingtalk.triggers.work_notification import DingTalkDeliveryTrigger
@@ -25,7 +28,7 @@ def test_serialize_round_trips() -> None:
 
 
 async def test_waits_until_done_then_reports_results(dingtalk_conn: DingTalkEmulator) -> None:
-    hook = DingTalkHook()
+    hook = DingTalkWorkNotificationHook()
     hook.send_work_notification(m.Text(content="dup"), userid_list=["user1"])
     task_ids = hook.send_work_notification(m.Text(content="dup"), userid_list=["user1", "user2", "ghost"])
     events = [e async for e in trigger(task_ids).run()]
@@ -43,7 +46,8 @@ async def test_waits_until_done_then_reports_results(dingtalk_conn: DingTalkEmul
 
 async def test_times_out_with_the_pending_task_ids(dingtalk_conn: DingTalkEmulator) -> None:
     work_notifications(dingtalk_conn.state).delivery_seconds = 3600
-    task_ids = DingTalkHook().send_work_notification(m.Text(content="slow"), userid_list=["user1"])
+    hook = DingTalkWorkNotificationHook()
+    task_ids = hook.send_work_notification(m.Text(content="slow"), userid_list=["user1"])
     events = [e async for e in trigger(task_ids, end_time=time.time() + 0.3).run()]
     assert [e.payload["status"] for e in events] == ["timeout"]
     assert events[0].payload["pending"] == task_ids
