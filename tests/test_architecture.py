@@ -1,4 +1,4 @@
-"""The rules of docs/architecture.rst, held against the code: layers, and no private attribute across modules."""
+"""The rules of docs/architecture.rst held against the code: layers, no private attribute across modules."""
 
 from __future__ import annotations
 

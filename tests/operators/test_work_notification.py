@@ -207,5 +207,6 @@ def test_deferrable_defaults_to_airflows_default_deferrable() -> None:
     )
     for setting, expected in (("True", "True"), ("False", "False")):
         env = {**os.environ, "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": setting}
-        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
         assert out.stdout.strip().splitlines()[-1] == expected
