@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +49,8 @@ class DingTalkBaseNotifier(BaseNotifier):
     :param timeout: at most this many seconds for the whole alert, retries and waits included;
         after it the notifier logs and returns.
     :param retry_policy: override the default retry policy (its total time is capped by ``timeout``).
+    :param context: the context to send for when the notifier is awaited (``await notifier``); Airflow's
+        ``CallbackTrigger`` passes it. Not needed when Airflow calls ``notifier(context)``.
     """
 
     def __init__(
@@ -58,8 +60,11 @@ class DingTalkBaseNotifier(BaseNotifier):
         title: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         retry_policy: RetryPolicy | None = None,
+        context: Context | None = None,
     ) -> None:
-        super().__init__()
+        # ``context``: Airflow's CallbackTrigger (Deadline Alerts on the triggerer) passes it only to a
+        # class whose signature accepts it (``accepts_context``), and then awaits the instance.
+        super().__init__(context=context)
         if timeout <= 0:
             from airflow_provider_dingtalk.exceptions import DingTalkValidationError
 
@@ -113,6 +118,18 @@ class DingTalkBaseNotifier(BaseNotifier):
                 "DingTalk alert not delivered within %.0f s (timeout); giving up so the worker is not held.",
                 self.timeout,
             )
+
+    def __await__(self) -> Generator[Any, None, None]:
+        """``await notifier`` (the triggerer): render on a copy and never raise, as ``__call__`` does.
+
+        ``BaseNotifier.__await__`` renders the instance's own fields in place and lets a template
+        error propagate, failing the callback.
+        """
+        return self._notify_awaited().__await__()
+
+    async def _notify_awaited(self) -> None:
+        context = _triggerer_context(self.context)
+        await self._rendered(context).async_notify(context)  # type: ignore[arg-type]
 
     async def async_notify(self, context: Context) -> None:
         """Send from the triggerer (Deadline Alerts): the same bounded, never-raising send, off the loop.
@@ -175,6 +192,20 @@ class DingTalkBaseNotifier(BaseNotifier):
             clone = copy.copy(self)
             clone._template_error = str(exc)
         return clone
+
+
+def _triggerer_context(context: Mapping[str, Any]) -> dict[str, Any]:
+    """The context as the alert reads it: on the triggerer ``dag_run`` is JSON, not a DagRun.
+
+    Airflow 3.3.2's ``Deadline.handle_miss`` sends ``DAGRunResponse(...).model_dump(mode="json")``;
+    as attributes its ``dag_id`` and ``run_id`` reach the default alert (templates read either).
+    """
+    from types import SimpleNamespace
+
+    context = dict(context)
+    if isinstance(context.get("dag_run"), Mapping):
+        context["dag_run"] = SimpleNamespace(**context["dag_run"])
+    return context
 
 
 def fit_markdown(
