@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections.abc import Callable, Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -165,19 +165,16 @@ class DingTalkBaseNotifier(BaseNotifier):
             return None
         return fit_markdown(str(self.title or facts.subject), str(self.text), size_of, limit, suffix=suffix)
 
-    def _do_render_template_fields(
-        self,
-        parent: Any,
-        template_fields: Iterable[str],
-        context: Any,
-        jinja_env: Any,
-        seen_oids: set[int],
-    ) -> None:
-        # Airflow 3.2 keeps the template when it renders to an empty value (``if rendered_content:``),
-        # so "{{ '' }}" would be sent as a user id; 3.3 stores every result. Store every result here too.
-        for name in template_fields:
-            value = self.render_template(getattr(parent, name), context, jinja_env, seen_oids)
-            setattr(parent, name, value)
+    def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
+        # Airflow 3.2 (task-sdk 1.2.0) keeps the template when it renders to an empty value (``if
+        # rendered_content:`` in the private ``Templater._do_render_template_fields``), so "{{ '' }}"
+        # would be sent as a user id; 3.3 (task-sdk 1.3.2) stores every result. Both versions' public
+        # ``render_template_fields`` and ``render_template`` let us store every result on either.
+        if jinja_env is None:
+            jinja_env = self.get_template_env(dag=context.get("dag"))
+        seen: set[int] = set()
+        for name in self.template_fields:
+            setattr(self, name, self.render_template(getattr(self, name), context, jinja_env, seen))
 
     # -- internals --------------------------------------------------------------------------------
 
