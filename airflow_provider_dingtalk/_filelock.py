@@ -8,6 +8,7 @@ the lock is only a thread lock and sharing falls back to this process.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import tempfile
 import threading
@@ -19,7 +20,10 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
+log = logging.getLogger(__name__)
+
 _thread_locks: dict[str, threading.Lock] = {}
+_warned: set[tuple[str, str]] = set()
 _thread_locks_guard = threading.Lock()
 
 STATE_DIR_ENV = "AIRFLOW_DINGTALK_STATE_DIR"
@@ -37,11 +41,31 @@ def state_dir(override: str | os.PathLike[str] | None = None) -> Path | None:
     try:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         st = path.lstat()
-    except OSError:
-        return None
-    if path.is_symlink() or (hasattr(os, "getuid") and st.st_uid != uid) or st.st_mode & 0o077:
-        return None
+    except OSError as exc:
+        return _refuse(path, f"it cannot be created or read ({type(exc).__name__}: {exc.strerror})")
+    if path.is_symlink():
+        return _refuse(path, "it is a symlink")
+    if hasattr(os, "getuid") and st.st_uid != uid:
+        return _refuse(path, f"it belongs to uid {st.st_uid}, not to this process's uid {uid}")
+    if st.st_mode & 0o077:
+        return _refuse(path, f"its mode {oct(st.st_mode & 0o777)} lets other users in (0o700 expected)")
     return path
+
+
+def _refuse(path: Path, why: str) -> Path | None:
+    # Falling back to memory works but loses what the folder is for (one token per machine, the
+    # receiver's memory of handled events across restarts): say so, once per folder and reason,
+    # since every hook asks again.
+    if (str(path), why) not in _warned:
+        _warned.add((str(path), why))
+        log.warning(
+            "DingTalk state folder %s is not used because %s; shared state is kept in memory only. "
+            "Set $%s to a private folder.",
+            path,
+            why,
+            STATE_DIR_ENV,
+        )
+    return None
 
 
 @contextlib.contextmanager

@@ -65,8 +65,11 @@ def build_receiver(
     config = DingTalkEventCallbackHook(dingtalk_callback_conn_id=callback_conn_id).get_config()
     if state_file is None and (folder := state_dir()) is not None:
         state_file = folder / "callback-events.sqlite3"
-    sink = RestApiAssetSink(airflow_url, username=username, password=password, token=token, timeout=timeout)
-    return create_receiver_app(config=config, sink=sink, dedup=DedupStore(state_file), path=path)
+    store = DedupStore(state_file)  # one file for handled events and for assets already written
+    sink = RestApiAssetSink(
+        airflow_url, username=username, password=password, token=token, timeout=timeout, progress=store
+    )
+    return create_receiver_app(config=config, sink=sink, dedup=store, path=path)
 
 
 def _secret(file: Path | None, env: str) -> str | None:

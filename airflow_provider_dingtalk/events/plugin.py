@@ -2,9 +2,11 @@
 
 Configured from the ``dingtalk_callback`` connection named by ``[dingtalk] callback_conn_id``
 (default ``dingtalk_callback_default``), read on the first request, so the API server starts even
-before the connection exists (requests are then answered 503). ``[dingtalk] receiver_enabled =
-False`` removes the endpoint. Asset events are written with :class:`~.sinks.DatabaseAssetSink`, and
-handled events are remembered in the provider's private state folder.
+before the connection exists (requests are then answered 503), and read again every minute and
+after a failed signature check, so a rotated token or aes_key is picked up without a restart.
+``[dingtalk] receiver_enabled = False`` removes the endpoint. Asset events are written with
+:class:`~.sinks.DatabaseAssetSink`, and handled events are remembered in the provider's private
+state folder.
 
 Plugins load in every Airflow process, so FastAPI and the receiver load only on the first request.
 """

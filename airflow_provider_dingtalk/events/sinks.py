@@ -15,6 +15,10 @@ directly.
 
 Either sink answers ``0`` when no asset has the event's URI (no DAG is scheduled on that event
 type): there is nothing to run, and DingTalk must not keep retrying.
+
+Several assets can share one URI (DAG authors name them differently). The database sink writes all
+of them in one transaction, so a failure writes none; the REST sink writes one per call, so it
+remembers which assets a delivery already wrote and DingTalk's retry writes only the rest.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any, Protocol
 
 from airflow_provider_dingtalk._redact import Secret
 from airflow_provider_dingtalk.event_types import event_asset_uri
+from airflow_provider_dingtalk.events.dedup import DedupStore, event_key
 
 __all__ = ["AssetEventSink", "DatabaseAssetSink", "RestApiAssetSink", "SinkUnavailable", "event_extra"]
 
@@ -80,6 +85,9 @@ class RestApiAssetSink:
         answer only costs a DingTalk retry, which the receiver's de-duplication acknowledges, while
         giving up early can abandon a POST that Airflow still commits — and then the retry would
         create a second asset event. (The first POST after an API server starts took 1.4 s here.)
+    :param progress: where to remember which assets got an event already, so that a retry after a
+        partial failure does not write them twice; pass the receiver's de-dup store to share its file
+        (default: in memory, lost on restart).
     """
 
     def __init__(
@@ -90,6 +98,7 @@ class RestApiAssetSink:
         password: str | None = None,
         token: str | None = None,
         timeout: float = 10.0,
+        progress: DedupStore | None = None,
     ) -> None:
         import requests
 
@@ -98,6 +107,7 @@ class RestApiAssetSink:
         self._username, self._timeout = username, timeout
         self._password, self._token = Secret(password or ""), Secret(token or "")
         self._session = requests.Session()
+        self._progress = progress or DedupStore(None)
 
     def _auth(self, *, renew: bool = False) -> dict[str, str]:
         if (renew or not self._token) and self._username:
@@ -140,10 +150,15 @@ class RestApiAssetSink:
         found = self._call("GET", "/api/v2/assets", params={"uri_pattern": uri, "limit": 100})
         # uri_pattern is a substring match ("_" is a LIKE wildcard too): keep exact matches only.
         ids = [a["id"] for a in found.get("assets", []) if a.get("uri") == uri]
+        key = event_key(event)
         for asset_id in ids:
+            written = f"{key}/asset/{asset_id}"
+            if self._progress.is_done(written):
+                continue  # written by an earlier delivery that failed on a later asset
             self._call(
                 "POST",
                 "/api/v2/assets/events",
                 json={"asset_id": asset_id, "extra": event_extra(event_type, event)},
             )
+            self._progress.finish(written)
         return len(ids)

@@ -72,7 +72,7 @@ class CallbackConfig:
             token=Secret(token),
             aes_key=Secret(conn.password or ""),
             url=host,
-            max_skew=float(extra.get("max_skew") or DEFAULT_MAX_SKEW),
+            max_skew=float(DEFAULT_MAX_SKEW if extra.get("max_skew") in (None, "") else extra["max_skew"]),
         )
 
     def crypto(self, **kwargs: Any) -> Any:

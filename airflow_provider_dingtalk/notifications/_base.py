@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +49,8 @@ class DingTalkBaseNotifier(BaseNotifier):
     :param timeout: at most this many seconds for the whole alert, retries and waits included;
         after it the notifier logs and returns.
     :param retry_policy: override the default retry policy (its total time is capped by ``timeout``).
+    :param context: the context to send for when the notifier is awaited (``await notifier``); Airflow's
+        ``CallbackTrigger`` passes it. Not needed when Airflow calls ``notifier(context)``.
     """
 
     def __init__(
@@ -58,8 +60,11 @@ class DingTalkBaseNotifier(BaseNotifier):
         title: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         retry_policy: RetryPolicy | None = None,
+        context: Context | None = None,
     ) -> None:
-        super().__init__()
+        # ``context``: Airflow's CallbackTrigger (Deadline Alerts on the triggerer) passes it only to a
+        # class whose signature accepts it (``accepts_context``), and then awaits the instance.
+        super().__init__(context=context)
         if timeout <= 0:
             from airflow_provider_dingtalk.exceptions import DingTalkValidationError
 
@@ -114,6 +119,18 @@ class DingTalkBaseNotifier(BaseNotifier):
                 self.timeout,
             )
 
+    def __await__(self) -> Generator[Any, None, None]:
+        """``await notifier`` (the triggerer): render on a copy and never raise, as ``__call__`` does.
+
+        ``BaseNotifier.__await__`` renders the instance's own fields in place and lets a template
+        error propagate, failing the callback.
+        """
+        return self._notify_awaited().__await__()
+
+    async def _notify_awaited(self) -> None:
+        context = _triggerer_context(self.context)
+        await self._rendered(context).async_notify(context)  # type: ignore[arg-type]
+
     async def async_notify(self, context: Context) -> None:
         """Send from the triggerer (Deadline Alerts): the same bounded, never-raising send, off the loop.
 
@@ -148,19 +165,16 @@ class DingTalkBaseNotifier(BaseNotifier):
             return None
         return fit_markdown(str(self.title or facts.subject), str(self.text), size_of, limit, suffix=suffix)
 
-    def _do_render_template_fields(
-        self,
-        parent: Any,
-        template_fields: Iterable[str],
-        context: Any,
-        jinja_env: Any,
-        seen_oids: set[int],
-    ) -> None:
-        # Airflow 3.2 keeps the template when it renders to an empty value (``if rendered_content:``),
-        # so "{{ '' }}" would be sent as a user id; 3.3 stores every result. Store every result here too.
-        for name in template_fields:
-            value = self.render_template(getattr(parent, name), context, jinja_env, seen_oids)
-            setattr(parent, name, value)
+    def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
+        # Airflow 3.2 (task-sdk 1.2.0) keeps the template when it renders to an empty value (``if
+        # rendered_content:`` in the private ``Templater._do_render_template_fields``), so "{{ '' }}"
+        # would be sent as a user id; 3.3 (task-sdk 1.3.2) stores every result. Both versions' public
+        # ``render_template_fields`` and ``render_template`` let us store every result on either.
+        if jinja_env is None:
+            jinja_env = self.get_template_env(dag=context.get("dag"))
+        seen: set[int] = set()
+        for name in self.template_fields:
+            setattr(self, name, self.render_template(getattr(self, name), context, jinja_env, seen))
 
     # -- internals --------------------------------------------------------------------------------
 
@@ -175,6 +189,20 @@ class DingTalkBaseNotifier(BaseNotifier):
             clone = copy.copy(self)
             clone._template_error = str(exc)
         return clone
+
+
+def _triggerer_context(context: Mapping[str, Any]) -> dict[str, Any]:
+    """The context as the alert reads it: on the triggerer ``dag_run`` is JSON, not a DagRun.
+
+    Airflow 3.3.2's ``Deadline.handle_miss`` sends ``DAGRunResponse(...).model_dump(mode="json")``;
+    as attributes its ``dag_id`` and ``run_id`` reach the default alert (templates read either).
+    """
+    from types import SimpleNamespace
+
+    context = dict(context)
+    if isinstance(context.get("dag_run"), Mapping):
+        context["dag_run"] = SimpleNamespace(**context["dag_run"])
+    return context
 
 
 def fit_markdown(

@@ -60,8 +60,9 @@ class DingTalkAppRobotNotifier(DingTalkBaseNotifier):
         dingtalk_conn_id: str = "dingtalk_default",
         timeout: float = DEFAULT_TIMEOUT,
         retry_policy: RetryPolicy | None = None,
+        context: Context | None = None,
     ) -> None:
-        super().__init__(text=text, title=title, timeout=timeout, retry_policy=retry_policy)
+        super().__init__(text=text, title=title, timeout=timeout, retry_policy=retry_policy, context=context)
         from airflow_provider_dingtalk.operators._common import check_robot_target
 
         check_robot_target(open_conversation_id, user_ids)

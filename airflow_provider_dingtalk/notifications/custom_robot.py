@@ -69,8 +69,9 @@ class DingTalkCustomRobotNotifier(DingTalkBaseNotifier):
         retry_policy: RetryPolicy | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        context: Context | None = None,
     ) -> None:
-        super().__init__(text=text, title=title, timeout=timeout, retry_policy=retry_policy)
+        super().__init__(text=text, title=title, timeout=timeout, retry_policy=retry_policy, context=context)
         self.at_mobiles = at_mobiles
         self.at_user_ids = at_user_ids
         self.at_all = at_all

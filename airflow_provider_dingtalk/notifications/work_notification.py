@@ -62,8 +62,9 @@ class DingTalkNotifier(DingTalkBaseNotifier):
         dingtalk_conn_id: str = "dingtalk_default",
         timeout: float = DEFAULT_TIMEOUT,
         retry_policy: RetryPolicy | None = None,
+        context: Context | None = None,
     ) -> None:
-        super().__init__(text=text, title=title, timeout=timeout, retry_policy=retry_policy)
+        super().__init__(text=text, title=title, timeout=timeout, retry_policy=retry_policy, context=context)
         if not userid_list and not dept_id_list:
             from airflow_provider_dingtalk.exceptions import DingTalkValidationError
 
