@@ -182,6 +182,8 @@ class DingTalkBaseNotifier(BaseNotifier):
         """A copy with the templates rendered; on a template error, a copy that sends the default alert."""
         clone = copy.copy(self)
         try:
+            # BaseNotifier's own first step of __call__/__await__ (puts the template fields in the context);
+            # it has no public name in task-sdk 1.2/1.3, and we run the same steps on a copy.
             clone._update_context(context)  # type: ignore[arg-type]
             clone.render_template_fields(context)  # type: ignore[arg-type]
         except Exception as exc:
