@@ -1,13 +1,15 @@
 """Provider metadata for Airflow's provider discovery.
 
-This module must import nothing: Airflow calls it while it is initialising, and a failure here
+This module must import nothing else: Airflow calls it while it is initialising, and a failure here
 breaks every ``airflow`` command in the user's environment (tests validate it against Airflow's
-own provider-info schemas).
+own provider-info schemas). The package ``__init__`` is already imported by then and imports nothing.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from airflow_provider_dingtalk import __version__
 
 _PKG = "airflow_provider_dingtalk"
 _TIMEOUT_HELP = "Seconds; leave empty for the default."
@@ -31,7 +33,7 @@ def get_provider_info() -> dict[str, Any]:
         "package-name": "airflow-provider-dingtalk",
         "name": "DingTalk",
         "description": "DingTalk (钉钉): work notifications, group robots, failure alerts, event callbacks.",
-        "versions": ["0.1.0"],
+        "versions": [__version__],
         "integrations": [
             {
                 "integration-name": "DingTalk",

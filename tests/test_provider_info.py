@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import importlib
 import json
-from importlib.metadata import entry_points
+from importlib.metadata import entry_points, version
 from pathlib import Path
 
 import airflow
 import jsonschema
 import pytest
 
+import airflow_provider_dingtalk
 from airflow_provider_dingtalk.get_provider_info import get_provider_info
 
 AIRFLOW_DIR = Path(airflow.__file__).parent
@@ -41,7 +42,19 @@ def test_get_provider_info_module_imports_nothing() -> None:
         importlib.import_module("airflow_provider_dingtalk.get_provider_info").__file__ or ""
     ).read_text()
     imports = [line for line in source.splitlines() if line.startswith(("import ", "from "))]
-    assert imports == ["from __future__ import annotations", "from typing import Any"]
+    # The package __init__ is imported before this module anyway, and itself imports nothing.
+    assert imports == [
+        "from __future__ import annotations",
+        "from typing import Any",
+        "from airflow_provider_dingtalk import __version__",
+    ]
+
+
+def test_one_version_everywhere() -> None:
+    # The distribution's metadata comes from __init__ through hatch; provider info reads __init__.
+    installed = version("airflow-provider-dingtalk")
+    assert installed == airflow_provider_dingtalk.__version__
+    assert get_provider_info()["versions"] == [installed]
 
 
 def test_every_listed_module_and_class_imports() -> None:
