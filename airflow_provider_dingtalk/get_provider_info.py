@@ -154,6 +154,36 @@ def get_provider_info() -> dict[str, Any]:
             f"{_PKG}.notifications.custom_robot.DingTalkCustomRobotNotifier",
             f"{_PKG}.notifications.app_robot.DingTalkAppRobotNotifier",
         ],
+        # Airflow's "Configuration Reference": providers' options show in `airflow config list` with
+        # their defaults. Read by events/plugin.py.
+        "config": {
+            "dingtalk": {
+                "description": "The DingTalk event receiver that the provider's plugin mounts on the API "
+                "server at <api base>/dingtalk/events.",
+                "options": {
+                    "receiver_enabled": {
+                        "description": "Mount the event receiver on the API server. Set to False where "
+                        "DingTalk callbacks are not used, or are received by the standalone "
+                        "dingtalk-event-receiver.",
+                        "version_added": "0.1.0",
+                        "type": "boolean",
+                        "example": "False",
+                        "default": "True",
+                    },
+                    "callback_conn_id": {
+                        "description": "The dingtalk_callback connection (token, aes_key, receiver id) "
+                        "the receiver verifies and decrypts DingTalk's pushes with. Read on the first "
+                        "request, so the API server starts before the connection exists.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "dingtalk_callback_prod",
+                        "default": "dingtalk_callback_default",
+                    },
+                },
+            }
+        },
+        # Airflow's "Assets" docs (URI schemes): a provider's handler checks and normalises its scheme.
+        "asset-uris": [{"schemes": ["dingtalk"], "handler": f"{_PKG}.assets.sanitize_uri"}],
         "plugins": [
             {
                 "name": "dingtalk_event_receiver",
