@@ -154,8 +154,8 @@ def get_provider_info() -> dict[str, Any]:
             f"{_PKG}.notifications.custom_robot.DingTalkCustomRobotNotifier",
             f"{_PKG}.notifications.app_robot.DingTalkAppRobotNotifier",
         ],
-        # Airflow's "Configuration Reference": providers' options show in `airflow config list` with
-        # their defaults. Read by events/plugin.py.
+        # Options events/plugin.py reads. Airflow's config init loads them, so `airflow config list`
+        # and `get-value` show them with their defaults.
         "config": {
             "dingtalk": {
                 "description": "The DingTalk event receiver that the provider's plugin mounts on the API "
@@ -182,7 +182,7 @@ def get_provider_info() -> dict[str, Any]:
                 },
             }
         },
-        # Airflow's "Assets" docs (URI schemes): a provider's handler checks and normalises its scheme.
+        # Airflow calls the handler on every Asset URI of the scheme (Airflow docs, "Asset Definitions").
         "asset-uris": [{"schemes": ["dingtalk"], "handler": f"{_PKG}.assets.sanitize_uri"}],
         "plugins": [
             {

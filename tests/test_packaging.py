@@ -56,9 +56,8 @@ def test_every_third_party_import_is_a_declared_dependency() -> None:
         for name in names:
             # `airflow` comes from apache-airflow-core, -task-sdk and the providers, which the
             # apache-airflow distribution (no files of its own) brings in.
-            dists = {"apache-airflow"} if name == "airflow" else distributions.get(name, [name])
-            dists = {canonicalize_name(d) for d in dists}
-            if not dists & declared:
+            provided_by = ["apache-airflow"] if name == "airflow" else distributions.get(name, [name])
+            if not {canonicalize_name(d) for d in provided_by} & declared:
                 missing.setdefault(name, set()).add(relative)
     assert not missing, f"imported but not in [project.dependencies]: {missing}"
 
