@@ -1,13 +1,15 @@
 """Provider metadata for Airflow's provider discovery.
 
-This module must import nothing: Airflow calls it while it is initialising, and a failure here
+This module must import nothing else: Airflow calls it while it is initialising, and a failure here
 breaks every ``airflow`` command in the user's environment (tests validate it against Airflow's
-own provider-info schemas).
+own provider-info schemas). The package ``__init__`` is already imported by then and imports nothing.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from airflow_provider_dingtalk import __version__
 
 _PKG = "airflow_provider_dingtalk"
 _TIMEOUT_HELP = "Seconds; leave empty for the default."
@@ -31,7 +33,7 @@ def get_provider_info() -> dict[str, Any]:
         "package-name": "airflow-provider-dingtalk",
         "name": "DingTalk",
         "description": "DingTalk (钉钉): work notifications, group robots, failure alerts, event callbacks.",
-        "versions": ["0.1.0"],
+        "versions": [__version__],
         "integrations": [
             {
                 "integration-name": "DingTalk",
@@ -155,6 +157,36 @@ def get_provider_info() -> dict[str, Any]:
             f"{_PKG}.notifications.custom_robot.DingTalkCustomRobotNotifier",
             f"{_PKG}.notifications.app_robot.DingTalkAppRobotNotifier",
         ],
+        # Options events/plugin.py reads. Airflow's config init loads them, so `airflow config list`
+        # and `get-value` show them with their defaults.
+        "config": {
+            "dingtalk": {
+                "description": "The DingTalk event receiver that the provider's plugin mounts on the API "
+                "server at <api base>/dingtalk/events.",
+                "options": {
+                    "receiver_enabled": {
+                        "description": "Mount the event receiver on the API server. Set to False where "
+                        "DingTalk callbacks are not used, or are received by the standalone "
+                        "dingtalk-event-receiver.",
+                        "version_added": "0.1.0",
+                        "type": "boolean",
+                        "example": "False",
+                        "default": "True",
+                    },
+                    "callback_conn_id": {
+                        "description": "The dingtalk_callback connection (token, aes_key, receiver id) "
+                        "the receiver verifies and decrypts DingTalk's pushes with. Read on the first "
+                        "request, so the API server starts before the connection exists.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "dingtalk_callback_prod",
+                        "default": "dingtalk_callback_default",
+                    },
+                },
+            }
+        },
+        # Airflow calls the handler on every Asset URI of the scheme (Airflow docs, "Asset Definitions").
+        "asset-uris": [{"schemes": ["dingtalk"], "handler": f"{_PKG}.assets.sanitize_uri"}],
         "plugins": [
             {
                 "name": "dingtalk_event_receiver",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import sys
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,10 +20,9 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 project = "airflow-provider-dingtalk"
 author = "airflow-provider-dingtalk developers"
 copyright = "the airflow-provider-dingtalk developers"
-try:
-    release = version("airflow-provider-dingtalk")
-except PackageNotFoundError:
-    release = "0.1.0"
+# The one place the version is stated (importable from a checkout too: ROOT is on sys.path).
+from airflow_provider_dingtalk import __version__ as release  # noqa: E402
+
 version = release
 
 extensions = [

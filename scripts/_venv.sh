@@ -18,18 +18,20 @@ ensure_venv() {
     if [ ! -x "$dir/bin/python" ]; then
         "$(find_python)" -m venv "$dir"
     fi
-    # Known-bad combinations of an older Airflow with newer libraries are capped in constraints/.
-    local constraints=() inputs=(pyproject.toml) cfile="constraints/airflow-$airflow.txt"
-    if [ -f "$cfile" ]; then constraints=(-c "$cfile"); inputs+=("$cfile"); fi
+    # Airflow 3.2.x does not cap FastAPI, and FastAPI >= 0.137 breaks its in-process execution API
+    # (dag.test, tasks); Airflow 3.3 caps it itself. Users of 3.2.x get the cap from Airflow's
+    # constraints file. fastapi is our own dependency too, so a requirement acts as the constraint.
+    local caps=()
+    case $airflow in 3.2.*) caps=("fastapi<0.137") ;; esac
     # The stamp holds a hash of what we install from, so a change of dependencies reinstalls.
-    local want; want=$(cat "${inputs[@]}" | sha256sum | cut -c1-16)
+    local want; want=$({ cat pyproject.toml; echo "${caps[@]}"; } | sha256sum | cut -c1-16)
     if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
         "$dir/bin/python" -m pip install -q --disable-pip-version-check uv
         # Machines here set PYTHONDONTWRITEBYTECODE: compile at install time, or each `import airflow` costs ~2 s more.
         # `editables`: hatch's exact editable mode (only the package on sys.path, not the repo root)
         # imports it at start-up; uv reads the metadata before hatch adds it, so name it here.
         "$dir/bin/uv" pip install -q --python "$dir/bin/python" --compile-bytecode \
-            "${constraints[@]}" "apache-airflow==$airflow" editables -e ".[$extras]"
+            "apache-airflow==$airflow" "${caps[@]}" editables -e ".[$extras]"
         echo "$want" > "$stamp"
     fi
 }

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import importlib
 import json
-from importlib.metadata import entry_points
+import re
+from importlib.metadata import entry_points, version
 from pathlib import Path
 
 import airflow
 import jsonschema
 import pytest
 
+import airflow_provider_dingtalk
+from airflow_provider_dingtalk.event_types import event_asset_uri
 from airflow_provider_dingtalk.get_provider_info import get_provider_info
 
 AIRFLOW_DIR = Path(airflow.__file__).parent
@@ -41,7 +44,71 @@ def test_get_provider_info_module_imports_nothing() -> None:
         importlib.import_module("airflow_provider_dingtalk.get_provider_info").__file__ or ""
     ).read_text()
     imports = [line for line in source.splitlines() if line.startswith(("import ", "from "))]
-    assert imports == ["from __future__ import annotations", "from typing import Any"]
+    # The package __init__ is imported before this module anyway, and itself imports nothing.
+    assert imports == [
+        "from __future__ import annotations",
+        "from typing import Any",
+        "from airflow_provider_dingtalk import __version__",
+    ]
+
+
+def test_one_version_everywhere() -> None:
+    # The distribution's metadata comes from __init__ through hatch; provider info reads __init__.
+    installed = version("airflow-provider-dingtalk")
+    assert installed == airflow_provider_dingtalk.__version__
+    assert get_provider_info()["versions"] == [installed]
+
+
+def test_every_dingtalk_option_the_code_reads_is_declared_with_its_default() -> None:
+    package = Path(airflow_provider_dingtalk.__file__).parent
+    read = {
+        key
+        for path in package.rglob("*.py")
+        for key in re.findall(r'(?:_conf\(|conf\.get\("dingtalk", )"(\w+)"', path.read_text())
+    }
+    options = get_provider_info()["config"]["dingtalk"]["options"]
+    assert read == set(options) == {"callback_conn_id", "receiver_enabled"}
+    # Airflow's config init loads providers' options, so the defaults come without a fallback.
+    from airflow.configuration import conf
+
+    assert conf.get("dingtalk", "callback_conn_id") == "dingtalk_callback_default"
+    assert conf.getboolean("dingtalk", "receiver_enabled") is True
+
+
+@pytest.mark.parametrize(
+    ("written", "stored"),
+    [
+        ("dingtalk://events/bpms_instance_change", "dingtalk://events/bpms_instance_change"),
+        ("DingTalk://Events/user_add_org/", "dingtalk://events/user_add_org"),
+        ("dingtalk://events/check_in#ignored", "dingtalk://events/check_in"),
+    ],
+)
+def test_dingtalk_asset_uri_is_normalised_to_what_the_receiver_writes(written: str, stored: str) -> None:
+    from airflow.sdk import Asset
+
+    asset = Asset(uri=written)
+    assert asset.uri == stored == event_asset_uri(stored.rpartition("/")[2])
+    assert asset.normalized_uri == stored
+
+
+@pytest.mark.parametrize(
+    ("uri", "reason"),
+    [
+        ("dingtalk://robots/bpms_instance_change", "the host must be 'events'"),
+        ("dingtalk://admin@events/bpms_instance_change", "the host must be 'events'"),
+        ("dingtalk://events:8080/bpms_instance_change", "the host must be 'events'"),
+        ("dingtalk://events/", "got ''"),
+        ("dingtalk://events/bpms/instance", "got 'bpms/instance'"),
+        ("dingtalk://events/BPMS_instance_change", "lower-case snake case"),
+        ("dingtalk://events/bpms_instance_change?type=finish", "no query string"),
+    ],
+)
+def test_a_dingtalk_asset_uri_the_receiver_never_writes_is_refused(uri: str, reason: str) -> None:
+    from airflow.sdk import Asset
+
+    with pytest.raises(ValueError, match=re.escape(reason)) as raised:
+        Asset(uri=uri)
+    assert "dingtalk://events/bpms_instance_change" in str(raised.value)  # the example to copy
 
 
 def test_every_listed_module_and_class_imports() -> None:
