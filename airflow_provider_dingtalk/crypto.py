@@ -1,6 +1,7 @@
 """DingTalk event-callback crypto: the exact documented scheme, hardened against hostile input.
 
-The scheme (fact sheet ``dingtalk-api.md`` §7): ``key = Base64Decode(aes_key + "=")``, AES-256-CBC with
+The scheme (DingTalk's "加解密方案说明", the callback encryption page, and its official demos at
+github.com/open-dingtalk/DingTalk-Callback-Crypto): ``key = Base64Decode(aes_key + "=")``, AES-256-CBC with
 IV = ``key[:16]``, manual PKCS#7 padding with block size 32, plaintext
 ``random16 ‖ len(msg) as 4-byte big-endian ‖ msg ‖ receiver_id``, and
 ``signature = sha1hex("".join(sorted([token, timestamp, nonce, encrypt])))``.
@@ -34,7 +35,8 @@ if TYPE_CHECKING:
 
 __all__ = ["DingTalkCrypto", "new_nonce", "validate_aes_key"]
 
-# DingTalk's crypto error codes (fact sheet §7), named so that the code reads as what went wrong.
+# DingTalk's crypto error codes (as in its DingTalk-Callback-Crypto demos and its global error-code
+# page, 错误码), named so that the code reads as what went wrong.
 ERR_PLAINTEXT = 900001
 ERR_TIMESTAMP = 900002
 ERR_NONCE = 900003
