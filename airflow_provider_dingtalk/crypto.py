@@ -1,6 +1,7 @@
 """DingTalk event-callback crypto: the exact documented scheme, hardened against hostile input.
 
-The scheme (fact sheet ``dingtalk-api.md`` §7): ``key = Base64Decode(aes_key + "=")``, AES-256-CBC with
+The scheme (DingTalk's "加解密方案说明", the callback encryption page, and its official demos at
+github.com/open-dingtalk/DingTalk-Callback-Crypto): ``key = Base64Decode(aes_key + "=")``, AES-256-CBC with
 IV = ``key[:16]``, manual PKCS#7 padding with block size 32, plaintext
 ``random16 ‖ len(msg) as 4-byte big-endian ‖ msg ‖ receiver_id``, and
 ``signature = sha1hex("".join(sorted([token, timestamp, nonce, encrypt])))``.
@@ -31,11 +32,11 @@ from airflow_provider_dingtalk.exceptions import DingTalkCryptoError, DingTalkVa
 
 if TYPE_CHECKING:
     from Crypto.Cipher._mode_cbc import CbcMode
-    from Crypto.Cipher._mode_ecb import EcbMode
 
 __all__ = ["DingTalkCrypto", "new_nonce", "validate_aes_key"]
 
-# DingTalk's crypto error codes (fact sheet §7), named so that the code reads as what went wrong.
+# DingTalk's crypto error codes (as in its DingTalk-Callback-Crypto demos and its global error-code
+# page, 错误码), named so that the code reads as what went wrong.
 ERR_PLAINTEXT = 900001
 ERR_TIMESTAMP = 900002
 ERR_NONCE = 900003
@@ -104,7 +105,7 @@ class DingTalkCrypto:
     :raises DingTalkValidationError: when ``token``, ``receiver_id`` or ``max_skew`` is unusable.
     """
 
-    __slots__ = ("_block_cipher", "_clock", "_key", "_max_skew", "_receiver", "_receiver_id", "_token")
+    __slots__ = ("_clock", "_key", "_max_skew", "_receiver", "_receiver_id", "_token")
 
     def __init__(
         self,
@@ -138,32 +139,19 @@ class DingTalkCrypto:
         self._receiver = receiver_id.encode("utf-8", "surrogatepass")
         self._max_skew = float(max_skew)
         self._clock = clock
-        self._block_cipher: EcbMode | None = None
 
     def __repr__(self) -> str:
         return f"DingTalkCrypto(receiver_id={self._receiver_id!r}, max_skew={self._max_skew})"
 
     def _cipher(self) -> CbcMode:
+        """A new AES-256-CBC cipher with IV = the key's first 16 bytes, for one message.
+
+        A CBC cipher object carries its chaining state from one call to the next, so it is never
+        shared between messages (nor threads).
+        """
         from Crypto.Cipher import AES
 
         return AES.new(self._key, AES.MODE_CBC, iv=self._key[:16])
-
-    def _cbc_decrypt(self, data: bytes) -> bytes:
-        """AES-256-CBC decryption with the key schedule built once, not once per message.
-
-        A CBC cipher object carries its chaining state, so it cannot be reused; raw AES (ECB, which
-        is stateless) can. CBC decryption is then ``D(c[i]) XOR c[i-1]``, with the IV as ``c[-1]``.
-        Building the cipher cost more than the decryption itself (benchmarks/receiver_throughput.py).
-        """
-        if self._block_cipher is None:
-            from Crypto.Cipher import AES
-
-            self._block_cipher = AES.new(self._key, AES.MODE_ECB)
-        decrypted = self._block_cipher.decrypt(data)
-        chained = self._key[:16] + data[:-16]
-        return (int.from_bytes(decrypted, "little") ^ int.from_bytes(chained, "little")).to_bytes(
-            len(data), "little"
-        )
 
     def signature(self, timestamp: str, nonce: str, encrypt: str) -> str:
         """The ``msg_signature``: lowercase SHA-1 hex of token and the three parts, sorted and concatenated.
@@ -239,8 +227,10 @@ class DingTalkCrypto:
             raise DingTalkCryptoError(
                 ERR_DECRYPT, f"ciphertext is {len(data)} bytes, not a positive multiple of 16 (truncated?)"
             )
-        buf = self._cbc_decrypt(data)
+        buf = self._cipher().decrypt(data)
 
+        # PKCS#7 by hand, not Crypto.Util.Padding.unpad(buf, 32): that also demands a multiple of 32
+        # bytes, but DingTalk's own decoders read only the last byte, so a sender padding to 16 works.
         pad = buf[-1]
         if not 1 <= pad <= _PAD_BLOCK or pad > len(buf) or buf[-pad:] != bytes([pad]) * pad:
             raise DingTalkCryptoError(ERR_DECRYPT, f"invalid padding after decryption; {_KEY_HINT}")

@@ -9,7 +9,8 @@ __all__ = ["CALL_BACK_TAGS", "EVENT_ASSET_PREFIX", "event_asset_uri", "is_known_
 
 EVENT_ASSET_PREFIX = "dingtalk://events/"
 
-# Every call_back_tag the register API accepts (fact sheet §6.4; dingtalk-sdk ALL_CALL_BACK_TAGS).
+# Every call_back_tag the register API accepts (DingTalk's server API doc source,
+# github.com/ddtalk/dingTalkDoc ``_server.md``; dingtalk-sdk ALL_CALL_BACK_TAGS).
 # ``edu_*`` tags exist too and are accepted by prefix.
 CALL_BACK_TAGS: frozenset[str] = frozenset(
     {

@@ -237,7 +237,7 @@ class _CountErrors(logging.Handler):
         self.count += 1
 
 
-# -- the reference: an independent reading of the scheme (fact sheet §7) ------------------------
+# -- the reference: an independent reading of DingTalk's scheme (加解密方案说明) ----------------
 
 
 def reference_event(key: bytes, receiver_id: bytes, encrypt: Any) -> dict[str, Any] | None:

@@ -4,9 +4,10 @@ Compares :meth:`airflow_provider_dingtalk.crypto.DingTalkCrypto.open` (signature
 then AES-256-CBC decrypt with every check) with the crypto class of the ``dingtalk-sdk`` package
 (``dingtalk.crypto.DingTalkCrypto.decrypt_encrypt_str``: signature, then decrypt) on the same
 events: distinct ``bpms_instance_change`` events with fresh timestamps, encrypted and signed as
-DingTalk does. Before timing, both must decrypt DingTalk's published vector C1
-(``/work/shared/dingtalk-crypto-vectors.md``) and give identical plaintexts for every event. The
-process is pinned to one CPU; rounds alternate ours, theirs, ours … and the median rate is used.
+DingTalk does. Before timing, both must decrypt DingTalk's published vector C1 (the check_url event
+of its Python demo, github.com/open-dingtalk/DingTalk-Callback-Crypto) and give identical plaintexts
+for every event. The process is pinned to one CPU; rounds alternate ours, theirs, ours … and the
+median rate is used.
 
 Extra row (no target): the whole receiver app (``create_receiver_app``), driven in-process over
 ASGI: query parsing, body limit, verify + decrypt, JSON checks, de-duplication, the sink (an

@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from airflow_provider_dingtalk.crypto import DingTalkCrypto, new_nonce, validate_aes_key
 from airflow_provider_dingtalk.exceptions import DingTalkCryptoError, DingTalkValidationError
 
-# C1 / C2 from /work/shared/dingtalk-crypto-vectors.md (official demos).
+# C1 / C2: DingTalk's official callback-crypto demos (github.com/open-dingtalk/DingTalk-Callback-Crypto),
+# C1 the Python demo's check_url event, C2 the Go / C# demos' encrypted "success" reply.
 C1 = {
     "token": "mryue",
     "aes_key": "Yue0EfdN5900c1ce5cf6A152c63DDe1808a60c5ecd7",

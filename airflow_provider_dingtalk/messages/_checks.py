@@ -17,7 +17,8 @@ from airflow_provider_dingtalk.messages.model import ActionCard, Button, Message
 _URL_SCHEMES = frozenset({"http", "https", "dingtalk"})
 _ARGB = re.compile(r"[0-9A-Fa-f]{8}")
 
-# Limits from DingTalk's action card docs (fact sheet §3); the custom robot's card is the same widget.
+# Limits from DingTalk's action card docs ("Message types and data format" on help.dingtalk.io); the
+# custom robot's card is the same widget.
 CARD_TITLE_MAX_CHARS = 64
 BUTTON_TITLE_MAX_CHARS = 20
 BUTTON_URL_MAX_CHARS = 500

@@ -1,7 +1,9 @@
-"""App (enterprise) robot, v1.0 API: ``msgKey`` plus ``msgParam`` as a JSON string (fact sheet §5).
+"""App (enterprise) robot, v1.0 API: ``msgKey`` plus ``msgParam`` as a JSON string.
 
-The action-card keys (``sampleActionCard2``..``5`` with ``actionTitleN``/``actionURLN``,
-``sampleActionCard6`` with ``buttonTitleN``/``buttonUrlN``) are not in the fact sheet's confirmed set;
+As DingTalk's "Chatbots send one-on-one chat messages in batches", "The robot sends a group message"
+and "Robot message type" pages (help.dingtalk.io) describe them. The action-card keys
+(``sampleActionCard2``..``5`` with ``actionTitleN``/``actionURLN``, ``sampleActionCard6`` with
+``buttonTitleN``/``buttonUrlN``) are not confirmed by those pages;
 they match public client code sending them. ``sampleAudio`` and ``sampleFile`` field names could not
 be confirmed, so Voice and File are refused here rather than sent in a guessed shape.
 """

@@ -1,4 +1,8 @@
-"""Custom group robot webhook: the camelCase body dialect (fact sheet §4.3, §4.4)."""
+"""Custom group robot webhook: the camelCase body dialect.
+
+As DingTalk's "Custom robots send group messages" and "Customize robot security settings" pages
+(help.dingtalk.io) describe the message types, limits and errors.
+"""
 
 from __future__ import annotations
 

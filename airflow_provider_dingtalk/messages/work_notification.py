@@ -1,4 +1,8 @@
-"""Work notifications (asyncsend_v2): the snake_case ``msg`` dialect (fact sheet §2.1, §3)."""
+"""Work notifications (asyncsend_v2): the snake_case ``msg`` dialect.
+
+As DingTalk's "Asynchronous sending of enterprise session messages" and "Message types and data
+format" pages (help.dingtalk.io) describe the call, its limits and the message bodies.
+"""
 
 from __future__ import annotations
 

@@ -210,8 +210,11 @@ def _exception_text(exc: object) -> str | None:
 
 def _redact_airflow_secrets(text: str) -> str:
     """Apply Airflow's secrets masker (connection passwords, masked variables) before text leaves."""
+    # airflow.sdk.log.redact (the masker airflow.sdk.log.mask_secret feeds), not airflow.sdk._shared's:
+    # the one public module that offers it, in task-sdk 1.2.0 (Airflow 3.2.0, our floor) and 1.3.2
+    # (Airflow 3.3.2). airflow.sdk.log has no __all__, so strict mypy calls the name not re-exported.
     try:
-        from airflow.sdk._shared.secrets_masker import redact
+        from airflow.sdk.log import redact  # type: ignore[attr-defined]
     except ImportError:  # pragma: no cover - a future Airflow moved it; our own redaction still applies
         return text
     return str(redact(text))

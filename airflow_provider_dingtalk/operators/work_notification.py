@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 
     from airflow_provider_dingtalk.hooks.work_notification import DingTalkWorkNotificationHook
 
-# What DingTalk's per-recipient flow-control codes mean (fact sheet §2.1), for the delivery report.
+# What DingTalk's per-recipient flow-control codes mean (the table on its getsendresult page, "Gets the
+# result of sending messages asynchronously" on help.dingtalk.io), for the delivery report.
 FORBIDDEN_CODES = {
     "143103": "app recipients per minute exceeded",
     "143104": "organisation recipients per minute exceeded",

@@ -2,8 +2,8 @@
 with a :class:`DingTalkValidationError` naming the field (and the limit, where one was broken), and
 not one request reaches DingTalk — not even ``gettoken``.
 
-Limits are DingTalk's (fact sheet §2–§6), each tested at limit + 1. Over-long recipient lists are not
-errors: they are split into calls (the last tests check that).
+Limits are DingTalk's (its pages cited in ``messages/``), each tested at limit + 1. Over-long
+recipient lists are not errors: they are split into calls (the last tests check that).
 """
 
 from __future__ import annotations

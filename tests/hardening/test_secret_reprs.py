@@ -93,7 +93,7 @@ def test_repr_and_str_show_no_secret(emulated: DingTalkEmulator) -> None:
 
 
 def test_callback_operator_secrets_are_masked_in_rendered_fields(emulated: DingTalkEmulator) -> None:
-    from airflow.sdk._shared.secrets_masker import redact
+    from airflow.sdk.log import redact
 
     from airflow_provider_dingtalk.operators.callback import DingTalkRegisterCallbackOperator
 

@@ -1,8 +1,10 @@
-"""App robot, v1.0: ``groupMessages/send`` and ``oToMessages/batchSend`` with their HTTP 400 errors (§5).
+"""App robot, v1.0: ``groupMessages/send`` and ``oToMessages/batchSend`` with their HTTP 400 errors.
 
 Groups exist when their ``openConversationId`` starts with ``cid``; users are the directory's. The
-robot of an app is its AppKey. Error codes are the fact sheet's; the one for a wrong robotCode
-(``invalidParameter.robotCode.invalid``) is not confirmed there.
+robot of an app is its AppKey. Error codes are those of DingTalk's "Chatbots send one-on-one chat
+messages in batches" and "The robot sends a group message" pages (help.dingtalk.io) and its
+``alibabacloud-dingtalk`` SDK; the one for a wrong robotCode (``invalidParameter.robotCode.invalid``)
+is not confirmed there.
 """
 
 from __future__ import annotations

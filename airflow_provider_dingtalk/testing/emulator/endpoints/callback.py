@@ -1,4 +1,8 @@
-"""Event callbacks (old ``call_back`` API, fact sheet §6.1–§6.2): register, update, get, delete, failed list.
+"""Event callbacks (old ``call_back`` API): register, update, get, delete, failed list.
+
+As DingTalk documents them: open-doc.dingtalk.com/microapp/serverapi2/pwz3r5 (注册事件回调接口 and
+its siblings) and the README of github.com/open-dingtalk/DingTalk-Callback-Crypto (what is pushed
+and the encrypted ``success`` answer).
 
 Register and update really POST an encrypted ``check_url`` to the URL, as DingTalk does, and accept
 the registration only if the answer decrypts to ``success`` (71009 otherwise, 71012 when the URL

@@ -1,4 +1,7 @@
-"""Custom robot webhook: ``POST /robot/send`` with DingTalk's security checks and rate limit (§4).
+"""Custom robot webhook: ``POST /robot/send`` with DingTalk's security checks and rate limit.
+
+As DingTalk's "Custom robots send group messages" and "Customize robot security settings" pages
+(help.dingtalk.io) describe them.
 
 Robots are registered with :meth:`DingTalkEmulator.add_robot`. Checks, in order: token (300001),
 signature and timestamp when the robot has a secret (310000), body size (460101), a 20-a-minute

@@ -1,6 +1,7 @@
-"""Media upload (fact sheet §2.6): ``POST /media/upload?type=image|voice|file``, multipart field ``media``.
+"""Media upload: ``POST /media/upload?type=image|voice|file``, multipart field ``media``.
 
-Limits are the old documented ones (image 1 MB, voice 2 MB, file 10 MB). Uploaded files are kept in
+Limits are the old documented ones (image 1 MB, voice 2 MB, file 10 MB: DingTalk's server API doc
+source, github.com/ddtalk/dingTalkDoc ``source/includes/_server.md``). Uploaded files are kept in
 :class:`MediaStore` by media id so tests can check what arrived. Errors: 40004 (不合法的媒体文件类型)
 for an unknown type, 40005 (不合法的文件类型) for a missing ``media`` part, 40006 (不合法的文件大小)
 for an empty or oversized file — codes from DingTalk's global error table.

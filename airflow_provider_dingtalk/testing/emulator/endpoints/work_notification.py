@@ -1,6 +1,8 @@
-"""Work notifications (fact sheet §2): asyncsend_v2, getsendprogress, getsendresult, recall, status bar.
+"""Work notifications: asyncsend_v2, getsendprogress, getsendresult, recall, status bar.
 
-Behaviour, as DingTalk documents it:
+Behaviour, as DingTalk documents it ("Asynchronous sending of enterprise session messages" and its
+sibling pages on help.dingtalk.io; open-doc.dingtalk.com/microapp/serverapi2/pgoxpy for
+``to_all_user``):
 
 * The caps are DingTalk's, written here independently of the provider's constants so that tests
   catch a client that breaks them: ≤ 5,000 user ids and ≤ 500 department ids per call, ``msg`` ≤ 2048
@@ -15,7 +17,7 @@ Behaviour, as DingTalk documents it:
 * Progress moves with emulator time: ``status`` 1 right after the send, 2 ("done") once
   :attr:`WorkNotifications.delivery_seconds` (1 s) of emulator time have passed
   (``emulator.advance(1)`` skips the wait).
-* Errors the fact sheet does not pin down are the emulator's choice, from DingTalk's global table:
+* Errors DingTalk's pages do not pin down are the emulator's choice, from DingTalk's global table:
   40056 (不合法的agentid) for a foreign agent_id, 40035 (不合法的参数) for a bad parameter or an
   unknown task id.
 """
