@@ -1,4 +1,5 @@
-"""Event callback registration through the old ``call_back`` API (fact sheet §6.1).
+"""Event callback registration through the old ``call_back`` API (DingTalk's "Register a callback API"
+page: ``register_call_back``, ``update_call_back``, ``get_call_back``, ``delete_call_back``).
 
 Built on :class:`~airflow_provider_dingtalk.hooks.base.DingTalkBaseHook`. Everything is checked before
 it is sent, and the callback ``token`` and ``aes_key`` never come back out: :meth:`get_callback`

@@ -21,10 +21,11 @@ from airflow_provider_dingtalk.hooks.base import DingTalkBaseHook
 from airflow_provider_dingtalk.messages import Message, parse_work_notification, to_work_notification
 from airflow_provider_dingtalk.messages import _checks as check
 
-# DingTalk's per-call caps for an internal app (fact sheet §2.1); the one place they are written down.
+# DingTalk's per-call caps for an internal app, as its own SDK enforces them for asyncsend_v2
+# (OapiMessageCorpconversationAsyncsendV2Request). The one place they are written down.
 MAX_USERIDS_PER_CALL = 5000
 MAX_DEPT_IDS_PER_CALL = 500
-# Old documented upload limits (fact sheet §2.6), checked before uploading.
+# DingTalk's documented media upload limits ("Upload media files", /media/upload), checked before uploading.
 MEDIA_MAX_BYTES = {"image": 1 * 1024 * 1024, "voice": 2 * 1024 * 1024, "file": 10 * 1024 * 1024}
 
 _API = "/topapi/message/corpconversation"
