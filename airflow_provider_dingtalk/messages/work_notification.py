@@ -117,6 +117,11 @@ def _plain(value: Any) -> Any:
 def _link(link: Link) -> dict[str, str]:
     # The one work-notification body with camelCase keys (TOP SDK class Link). picUrl is in every
     # sample of DingTalk's docs and its table lists it as required, unlike the custom robot's.
+    body = {
+        "messageUrl": check.url(link.message_url, "msg.link.messageUrl"),
+        "title": check.text(link.title, "msg.link.title"),
+        "text": check.text(link.text, "msg.link.text"),
+    }
     if link.pic_url is None:
         raise DingTalkValidationError(
             "msg.link.picUrl", "is required in a work notification: give pic_url (a URL or a media id)"
@@ -124,12 +129,7 @@ def _link(link: Link) -> dict[str, str]:
     pic = check.text(link.pic_url, "msg.link.picUrl")
     if not pic.startswith("@"):  # an uploaded media id, or else a URL
         check.url(pic, "msg.link.picUrl")
-    return {
-        "messageUrl": check.url(link.message_url, "msg.link.messageUrl"),
-        "picUrl": pic,
-        "title": check.text(link.title, "msg.link.title"),
-        "text": check.text(link.text, "msg.link.text"),
-    }
+    return body | {"picUrl": pic}
 
 
 def _voice(voice: Voice) -> dict[str, str]:
