@@ -64,14 +64,20 @@ def to_app_robot(message: Message) -> tuple[str, str]:
 
 
 def _link(link: Link) -> dict[str, str]:
-    param = {
-        "text": check.text(link.text, f"{_P}.text"),
-        "title": check.text(link.title, f"{_P}.title"),
+    # sampleLink's four fields are all required ("机器人发送消息的类型"); only the custom robot's is optional.
+    text = check.text(link.text, f"{_P}.text")
+    title = check.text(link.title, f"{_P}.title")
+    message_url = check.url(link.message_url, f"{_P}.messageUrl")
+    if link.pic_url is None:
+        raise DingTalkValidationError(
+            f"{_P}.picUrl", "is required by the app robot's sampleLink: give pic_url"
+        )
+    return {
+        "text": text,
+        "title": title,
+        "picUrl": check.url(link.pic_url, f"{_P}.picUrl"),
+        "messageUrl": message_url,
     }
-    if link.pic_url is not None:
-        param["picUrl"] = check.url(link.pic_url, f"{_P}.picUrl")
-    param["messageUrl"] = check.url(link.message_url, f"{_P}.messageUrl")
-    return param
 
 
 def _photo(image: Image) -> str:

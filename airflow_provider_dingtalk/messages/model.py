@@ -62,6 +62,7 @@ class Link(Message):
     :param text: card text.
     :param message_url: where a click goes (http(s) or dingtalk://).
     :param pic_url: picture URL; work notifications also accept an uploaded media id (``@lA…``).
+        Optional for the custom robot only: work notifications and the app robot need it.
     """
 
     title: str
@@ -104,7 +105,7 @@ class Voice(_Media):
 
     :param media_id: uploaded voice file.
     :param path: local voice file to upload first.
-    :param duration: length in whole seconds, 1 to 60.
+    :param duration: length in whole seconds, 1 to 59 (DingTalk: "小于60").
     """
 
     duration: int

@@ -31,7 +31,7 @@ WORK_NOTIFICATION_MSG_MAX_BYTES = 2048
 _MSGTYPES = ("text", "image", "voice", "file", "link", "oa", "markdown", "action_card")
 _HEAD_TEXT_MAX_CHARS = 10
 _FORM_MAX_ROWS = 6
-_VOICE_SECONDS = (1, 60)
+_VOICE_SECONDS = (1, 59)  # "正整数，小于60" in DingTalk's message-type docs
 
 
 def to_work_notification(message: Message) -> dict[str, Any]:
@@ -119,18 +119,21 @@ def _plain(value: Any) -> Any:
 
 
 def _link(link: Link) -> dict[str, str]:
-    # The one work-notification body with camelCase keys (TOP SDK class Link).
+    # The one work-notification body with camelCase keys (TOP SDK class Link). picUrl is in every
+    # sample of DingTalk's docs and its table lists it as required, unlike the custom robot's.
     body = {
         "messageUrl": check.url(link.message_url, "msg.link.messageUrl"),
         "title": check.text(link.title, "msg.link.title"),
         "text": check.text(link.text, "msg.link.text"),
     }
-    if link.pic_url is not None:
-        pic = check.text(link.pic_url, "msg.link.picUrl")
-        if not pic.startswith("@"):  # an uploaded media id, or else a URL
-            check.url(pic, "msg.link.picUrl")
-        body["picUrl"] = pic
-    return body
+    if link.pic_url is None:
+        raise DingTalkValidationError(
+            "msg.link.picUrl", "is required in a work notification: give pic_url (a URL or a media id)"
+        )
+    pic = check.text(link.pic_url, "msg.link.picUrl")
+    if not pic.startswith("@"):  # an uploaded media id, or else a URL
+        check.url(pic, "msg.link.picUrl")
+    return body | {"picUrl": pic}
 
 
 def _voice(voice: Voice) -> dict[str, str]:

@@ -214,8 +214,8 @@ HOOK_CASES = [
         lambda: send_wn(OA(message_url="javascript:x", head_text="h")),
         "msg.oa.message_url",
     ),
-    Case("voice duration 61", lambda: send_wn(Voice(media_id="@m", duration=61)), "msg.voice.duration", 60),
-    Case("voice duration 0", lambda: send_wn(Voice(media_id="@m", duration=0)), "msg.voice.duration", 60),
+    Case("voice duration 60", lambda: send_wn(Voice(media_id="@m", duration=60)), "msg.voice.duration", 59),
+    Case("voice duration 0", lambda: send_wn(Voice(media_id="@m", duration=0)), "msg.voice.duration", 59),
     Case("voice duration '10'", lambda: send_wn(Voice(media_id="@m", duration="10")), "msg.voice.duration"),  # type: ignore[arg-type]
     Case("voice without media", lambda: send_wn(Voice(duration=10)), "msg.voice.media_id"),
     Case(

@@ -47,6 +47,9 @@ def oapi_error_body(
 
 
 def install_error_handlers(app: Any) -> None:
+    from fastapi.exception_handlers import http_exception_handler
+    from starlette.exceptions import HTTPException
+
     async def oapi(request: Request, exc: OapiError) -> JSONResponse:
         return JSONResponse(oapi_error_body(state_of(request), exc.errcode, exc.errmsg, exc.sub_code))
 
@@ -54,8 +57,24 @@ def install_error_handlers(app: Any) -> None:
         body = {"code": exc.code, "requestid": state_of(request).request_id(), "message": exc.message}
         return JSONResponse(body, status_code=exc.status)
 
+    async def routing(request: Request, exc: HTTPException) -> Any:
+        """An unknown path or a wrong method, answered as DingTalk's gateways do, not as FastAPI's."""
+        if request.url.path.startswith("/_emulator") or exc.status_code not in (404, 405):
+            return await http_exception_handler(request, exc)
+        if request.url.path.startswith("/v1.0/"):
+            # api.dingtalk.com answers both with this 404 (reported from a real call; one source).
+            message = "specified api is not found, please check your url and method."
+            return await v1(request, V1Error(404, "InvalidAction.NotFound", message))
+        if exc.status_code == 405:
+            # 43001 需要GET请求 / 43002 需要POST请求 (DingTalk's global error table).
+            wants_get = "GET" in (exc.headers or {}).get("Allow", "")
+            error = OapiError(43001, "需要GET请求") if wants_get else OapiError(43002, "需要POST请求")
+            return await oapi(request, error)
+        return await oapi(request, OapiError(404, "请求的URI地址不存在"))
+
     app.add_exception_handler(OapiError, oapi)
     app.add_exception_handler(V1Error, v1)
+    app.add_exception_handler(HTTPException, routing)
 
 
 def ok(state: EmulatorState, errmsg: str = "ok", **fields: Any) -> dict[str, Any]:

@@ -21,6 +21,7 @@ class HostedReceiver:
 
     def __init__(self, state: EmulatorState, app: EmulatedApp) -> None:
         self.token, self.aes_key, self.receiver_id = new_nonce(16), new_nonce(43), app.corp_id
+        self._clock = state.clock.now
         state.add_secret(self.token)
         state.add_secret(self.aes_key)
         self.url = ""
@@ -44,7 +45,11 @@ class HostedReceiver:
         config = CallbackConfig(
             receiver_id=self.receiver_id, token=Secret(self.token), aes_key=Secret(self.aes_key), url=None
         )
-        receiver = create_receiver_app(config=config, sink=DatabaseAssetSink(), path=RECEIVER_PATH)
+        # The receiver checks timestamps against the emulator's clock, which signs the pushes: a test
+        # that moves the emulator's clock moves "now" for both sides, as for DingTalk and a real host.
+        receiver = create_receiver_app(
+            config=config, sink=DatabaseAssetSink(), path=RECEIVER_PATH, clock=self._clock
+        )
 
         async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             if scope["type"] == "http" and scope["path"].startswith("/dingtalk/"):

@@ -113,16 +113,38 @@ class DingTalkEmulator:
         self.state.expire_tokens()
 
     def push_event(self, event: dict[str, Any], *, app: EmulatedApp | None = None) -> bool:
-        """Push ``event`` (e.g. ``{"EventType": "bpms_instance_change", ...}``) to the registered callback.
+        """Push ``event`` (e.g. ``{"EventType": "bpms_instance_change", ...}``) to the app's callbacks.
 
-        Encrypted and signed as DingTalk does; an event the URL does not acknowledge with an encrypted
-        ``success`` lands in ``get_call_back_failed_result``.
+        Encrypted and signed as DingTalk does, to the registered callback and to the console
+        subscription (:meth:`subscribe_events`), whichever take its type; an event the registered URL
+        does not acknowledge with an encrypted ``success`` lands in ``get_call_back_failed_result``.
 
-        :return: whether the receiver acknowledged it.
+        :return: whether every receiver acknowledged it.
         """
         from airflow_provider_dingtalk.testing.emulator.endpoints.callback import push_event
 
         return push_event(self.state, app or self.app, event)
+
+    def subscribe_events(
+        self,
+        *,
+        url: str,
+        token: str,
+        aes_key: str,
+        tags: list[str],
+        app: EmulatedApp | None = None,
+    ) -> None:
+        """Save an HTTP event subscription as an admin does in DingTalk's developer console.
+
+        DingTalk then pushes with the AppKey as receiver id and ``msg_signature``/``timeStamp`` in the
+        query (``register_call_back`` uses the corpId and ``signature``/``timestamp``). Saving sends
+        ``check_url`` first, as the console does.
+
+        :raises ValueError: the URL did not answer the check with an encrypted ``success``.
+        """
+        from airflow_provider_dingtalk.testing.emulator.endpoints.callback import subscribe
+
+        subscribe(self.state, app or self.app, url=url, token=token, aes_key=aes_key, tags=tags)
 
     # -- connections for Airflow ----------------------------------------------------------------
 

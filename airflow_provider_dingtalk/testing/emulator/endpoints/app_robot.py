@@ -4,7 +4,9 @@ Groups exist when their ``openConversationId`` starts with ``cid``; users are th
 robot of an app is its AppKey. Error codes are those of DingTalk's "Chatbots send one-on-one chat
 messages in batches" and "The robot sends a group message" pages (help.dingtalk.io) and its
 ``alibabacloud-dingtalk`` SDK; the one for a wrong robotCode (``invalidParameter.robotCode.invalid``)
-is not confirmed there.
+is not confirmed there. ``msgParam`` is checked against :data:`.schemas.APP_ROBOT` for its
+``msgKey``; a mismatch is ``invalidParameter.msgParam.invalid`` naming the field (DingTalk's message
+for it is not documented).
 """
 
 from __future__ import annotations
@@ -16,24 +18,13 @@ from fastapi import APIRouter, Depends, Request
 
 from airflow_provider_dingtalk.testing.emulator.endpoints.directory import directory
 from airflow_provider_dingtalk.testing.emulator.http import V1Error, read_v1_json, state_of, v1_app
+from airflow_provider_dingtalk.testing.emulator.schemas import APP_ROBOT, check_body
 from airflow_provider_dingtalk.testing.emulator.state import EmulatedApp
 
 router = APIRouter()
 
 MSG_PARAM_MAX_BYTES = 15000
 MAX_USER_IDS = 20
-MSG_KEYS = frozenset(
-    {
-        "sampleText",
-        "sampleMarkdown",
-        "sampleImageMsg",
-        "sampleLink",
-        "sampleActionCard",
-        "sampleAudio",
-        "sampleFile",
-    }
-    | {f"sampleActionCard{n}" for n in range(2, 7)}
-)
 
 
 @router.post("/v1.0/robot/groupMessages/send")
@@ -77,7 +68,8 @@ def _message(body: dict[str, Any], app: EmulatedApp) -> dict[str, Any]:
         raise V1Error(400, "invalidParameter.robotCode.empty", "robotCode不能为空")
     if code != app.app_key:
         raise V1Error(400, "invalidParameter.robotCode.invalid", "robotCode不存在或不属于当前应用")
-    if body.get("msgKey") not in MSG_KEYS:
+    key = body.get("msgKey")
+    if not isinstance(key, str) or key not in APP_ROBOT:
         raise V1Error(400, "invalidParameter.msgKey.invalid", "msgKey不合法")
     raw = body.get("msgParam")
     try:
@@ -88,4 +80,7 @@ def _message(body: dict[str, Any], app: EmulatedApp) -> dict[str, Any]:
         raise V1Error(400, "invalidParameter.msgParam.invalid", "msgParam必须是JSON格式")
     if len(raw.encode("utf-8")) > MSG_PARAM_MAX_BYTES:  # type: ignore[union-attr]
         raise V1Error(400, "invalidParameter.msgParam.invalid", f"msgParam长度不能超过{MSG_PARAM_MAX_BYTES}")
-    return {"msgKey": body["msgKey"], "msgParam": param}
+    problem = check_body(param, APP_ROBOT[key], "msgParam")
+    if problem:
+        raise V1Error(400, "invalidParameter.msgParam.invalid", f"{problem.path} {problem.describe()}")
+    return {"msgKey": key, "msgParam": param}

@@ -7,7 +7,15 @@ and the encrypted ``success`` answer).
 Register and update really POST an encrypted ``check_url`` to the URL, as DingTalk does, and accept
 the registration only if the answer decrypts to ``success`` (71009 otherwise, 71012 when the URL
 cannot be reached). Events pushed with :func:`push_event` that the URL does not acknowledge land in
-the failed list. The receiver id inside every plaintext is the app's corpId.
+the failed list.
+
+DingTalk has two setups, and pushes differ between them ("配置HTTP推送" and "注册回调" in DingTalk's
+event subscription docs, and the official DingTalk-Callback-Crypto demos):
+
+* ``register_call_back`` (the old API): the receiver id inside every plaintext is the corpId, and the
+  query is spelled ``signature``/``timestamp``/``nonce``;
+* an event subscription saved in the developer console (:func:`subscribe`; there is no API for it):
+  the receiver id is the app's AppKey, and the query is ``msg_signature``/``timeStamp``/``nonce``.
 """
 
 from __future__ import annotations
@@ -39,14 +47,16 @@ class Registration:
     token: str
     aes_key: str
     url: str
+    console: bool = False  # saved in the developer console rather than registered by API
 
 
 @dataclass
 class Callbacks:
-    """Per corp: the registered callback and the events it failed to take."""
+    """Per corp: the registered callback and the events it failed to take; per AppKey: the console's."""
 
     registered: dict[str, Registration] = field(default_factory=dict)
     failed: dict[str, deque[dict[str, Any]]] = field(default_factory=dict)
+    console: dict[str, Registration] = field(default_factory=dict)
 
 
 def _callbacks(state: EmulatorState) -> Callbacks:
@@ -76,12 +86,19 @@ def deliver(state: EmulatorState, app: EmulatedApp, reg: Registration, event: di
     """POST ``event`` encrypted to ``reg.url``: ``"ok"``, ``"unreachable"`` or ``"bad_reply"``. Blocking."""
     import requests
 
+    receiver_id = app.app_key if reg.console else app.corp_id
     crypto = DingTalkCrypto(
-        token=reg.token, aes_key=reg.aes_key, receiver_id=app.corp_id, clock=state.clock.now
+        token=reg.token, aes_key=reg.aes_key, receiver_id=receiver_id, clock=state.clock.now
     )
     sealed = crypto.encrypt(json.dumps(event, ensure_ascii=False), nonce=new_nonce(8))
-    # The old register API uses the older query spelling (signature/timestamp).
-    query = {"signature": sealed["msg_signature"], "timestamp": sealed["timeStamp"], "nonce": sealed["nonce"]}
+    if reg.console:
+        query = {k: sealed[k] for k in ("msg_signature", "timeStamp", "nonce")}
+    else:
+        query = {
+            "signature": sealed["msg_signature"],
+            "timestamp": sealed["timeStamp"],
+            "nonce": sealed["nonce"],
+        }
     try:
         resp = requests.post(reg.url, params=query, json={"encrypt": sealed["encrypt"]}, timeout=DEADLINE)
         reply = resp.json()
@@ -169,23 +186,49 @@ async def failed_result(request: Request, app: EmulatedApp = Depends(oapi_app)) 
     return ok(state, has_more=has_more, failed_list=page)
 
 
-def push_event(state: EmulatorState, app: EmulatedApp, event: dict[str, Any]) -> bool:
-    """Push an event to the app's registered URL; undelivered events go to the failed list.
+def subscribe(
+    state: EmulatorState, app: EmulatedApp, *, url: str, token: str, aes_key: str, tags: list[str]
+) -> None:
+    """Save an HTTP event subscription as in the developer console: check_url first, as the console does.
 
-    :raises LookupError: no callback registered, or the event type is not subscribed (DingTalk
-        would not send it at all).
+    :raises ValueError: the URL did not answer the check with an encrypted ``success``.
+    """
+    state.add_secret(token)
+    state.add_secret(aes_key)
+    reg = Registration(tags=list(tags), token=token, aes_key=aes_key, url=url, console=True)
+    outcome = deliver(state, app, reg, {"EventType": "check_url"})
+    if outcome != "ok":
+        raise ValueError(f"the console's check_url to {url} failed: {outcome}")
+    with state.lock:
+        _callbacks(state).console[app.app_key] = reg
+
+
+def push_event(state: EmulatorState, app: EmulatedApp, event: dict[str, Any]) -> bool:
+    """Push an event to each setup of the app that subscribes to it; the API's failures go to its failed list.
+
+    :returns: whether every setup that got it acknowledged it.
+    :raises LookupError: no setup subscribes to the event type (DingTalk would not send it at all).
     """
     kind = str(event.get("EventType", ""))
-    reg = _callbacks(state).registered.get(app.corp_id)
-    if reg is None:
-        raise LookupError(f"no callback registered for corp {app.corp_id}")
-    if kind not in reg.tags:
-        raise LookupError(f"event type {kind!r} is not among the registered tags {reg.tags}")
-    outcome = deliver(state, app, reg, event)
-    state.deliver("callback", reg.url, event, outcome=outcome)
-    if outcome != "ok":
-        item = {"event_time": int(state.clock.now() * 1000), "call_back_tag": kind, "corpid": app.corp_id}
-        item.update({k: v for k, v in event.items() if k != "EventType"})
-        with state.lock:
-            _callbacks(state).failed.setdefault(app.corp_id, deque()).append(item)
-    return outcome == "ok"
+    callbacks = _callbacks(state)
+    setups = [r for r in (callbacks.registered.get(app.corp_id), callbacks.console.get(app.app_key)) if r]
+    if not setups:
+        raise LookupError(
+            f"no callback registered for corp {app.corp_id} nor subscribed for app {app.app_key}"
+        )
+    targets = [r for r in setups if kind in r.tags]
+    if not targets:
+        tags = sorted({t for r in setups for t in r.tags})
+        raise LookupError(f"event type {kind!r} is not among the registered tags {tags}")
+    delivered = True
+    for reg in targets:
+        outcome = deliver(state, app, reg, event)
+        state.deliver("callback", reg.url, event, outcome=outcome, console=reg.console)
+        delivered = delivered and outcome == "ok"
+        # The console's failures are listed elsewhere (the failrecord API); only the old API's are here.
+        if outcome != "ok" and not reg.console:
+            item = {"event_time": int(state.clock.now() * 1000), "call_back_tag": kind, "corpid": app.corp_id}
+            item.update({k: v for k, v in event.items() if k != "EventType"})
+            with state.lock:
+                callbacks.failed.setdefault(app.corp_id, deque()).append(item)
+    return delivered

@@ -7,6 +7,11 @@ Robots are registered with :meth:`DingTalkEmulator.add_robot`. Checks, in order:
 signature and timestamp when the robot has a secret (310000), body size (460101), a 20-a-minute
 sliding window on emulator time (130101, then blocked for 10 emulator minutes), custom keywords
 (310000). A ``msgUuid`` seen before within an hour is answered ``ok`` but not shown again.
+
+A body that is not a JSON object is 40035 ``缺少参数 json``; one whose message does not match
+:data:`.schemas.CUSTOM_ROBOT` gets DingTalk's newer parameter error, 400402 naming the field
+(``错误描述:参数 markdown --》 title 缺失，或者参数格式不正确``, as seen from the real webhook), before
+the rate limit counts it.
 """
 
 from __future__ import annotations
@@ -22,6 +27,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from airflow_provider_dingtalk.testing.emulator.http import OapiError, ok, state_of
+from airflow_provider_dingtalk.testing.emulator.schemas import (
+    CUSTOM_ROBOT,
+    CUSTOM_ROBOT_AT,
+    Problem,
+    check_body,
+)
 from airflow_provider_dingtalk.testing.emulator.state import EmulatorState
 
 router = APIRouter()
@@ -137,9 +148,31 @@ def _parse(raw: bytes) -> dict[str, Any]:
         body = json.loads(raw)
     except ValueError:
         body = None
-    if not isinstance(body, dict) or not isinstance(body.get(str(body.get("msgtype"))), dict):
+    if not isinstance(body, dict):
         raise OapiError(40035, "缺少参数 json")
+    msgtype = body.get("msgtype")
+    if not isinstance(msgtype, str) or msgtype not in CUSTOM_ROBOT:
+        raise _param_error(Problem("msgtype", "choice"))
+    problem = check_body(body.get(msgtype), CUSTOM_ROBOT[msgtype], msgtype)
+    if problem is None and "at" in body:
+        problem = check_body(body["at"], CUSTOM_ROBOT_AT, "at")
+    if problem is None and "msgUuid" in body and not isinstance(body["msgUuid"], str):
+        problem = Problem("msgUuid", "type")
+    if problem is None:
+        extra = sorted(set(body) - {"msgtype", msgtype, "at", "msgUuid"})
+        problem = Problem(extra[0], "unknown") if extra else None
+    if problem:
+        raise _param_error(problem)
     return body
+
+
+def _param_error(problem: Problem) -> OapiError:
+    where = problem.path.replace(".", " --》 ")
+    return OapiError(
+        400402,
+        f"错误描述:参数 {where} {problem.describe()}，或者参数格式不正确; 解决方案:请填充上对应参数;"
+        "参考链接:请参考本接口对应文档查看参数获取方式;",
+    )
 
 
 def _texts(body: dict[str, Any]) -> str:

@@ -7,16 +7,20 @@ sibling pages on help.dingtalk.io; open-doc.dingtalk.com/microapp/serverapi2/pgo
 * The caps are DingTalk's, written here independently of the provider's constants so that tests
   catch a client that breaks them: ≤ 5,000 user ids and ≤ 500 department ids per call, ``msg`` ≤ 2048
   bytes (compact UTF-8 JSON), ``agent_id`` must be the calling app's.
+* ``msg`` is checked field by field against :data:`.schemas.WORK_NOTIFICATION` (40035 naming the field).
 * Unknown user ids (see :mod:`.directory`) land in ``invalid_user_id_list``, unknown departments in
-  ``invalid_dept_id_list``. The same ``msg`` to the same user twice on one (UTC, emulator-clock) day is
-  filtered with code 143106; more than 500 a day per user with 143105. The send still answers success
-  with a ``task_id``, exactly like DingTalk; the filtered users show up in getsendresult.
-* Delivered messages go to the inbox, channel ``work_notification``: one item per user (target = the
-  user id), one per department (target ``dept:<id>``; the emulator has no department members), or one
-  with target ``@all`` for ``to_all_user`` (more than 3 of those a day are silently dropped).
+  ``invalid_dept_id_list``. A department stands for its members (:meth:`.Directory.members`), and each
+  person gets the message once however many of the lists name them. The same ``msg`` to the same user
+  twice on one (UTC, emulator-clock) day is filtered with code 143106; more than 500 a day per user
+  with 143105; recipients beyond 5,000 in a minute (emulator clock) per app with 143103. The send
+  still answers success with a ``task_id``, exactly like DingTalk; the filtered users show up in
+  getsendresult.
+* Delivered messages go to the inbox, channel ``work_notification``: one item per person (target = the
+  user id; ``meta["dept_id"]`` when they got it as a department member), or one with target ``@all``
+  for ``to_all_user`` (more than 3 of those a day are silently dropped).
 * Progress moves with emulator time: ``status`` 1 right after the send, 2 ("done") once
   :attr:`WorkNotifications.delivery_seconds` (1 s) of emulator time have passed
-  (``emulator.advance(1)`` skips the wait).
+  (``emulator.advance(1)`` skips the wait). Tasks older than 24 h no longer answer progress or result.
 * Errors DingTalk's pages do not pin down are the emulator's choice, from DingTalk's global table:
   40056 (不合法的agentid) for a foreign agent_id, 40035 (不合法的参数) for a bad parameter or an
   unknown task id.
@@ -26,7 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +38,7 @@ from fastapi import APIRouter, Depends, Request
 
 from airflow_provider_dingtalk.testing.emulator.endpoints.directory import directory
 from airflow_provider_dingtalk.testing.emulator.http import OapiError, oapi_app, ok, read_params, state_of
+from airflow_provider_dingtalk.testing.emulator.schemas import WORK_NOTIFICATION, check_body
 from airflow_provider_dingtalk.testing.emulator.state import EmulatedApp, EmulatorState
 
 router = APIRouter()
@@ -44,7 +49,9 @@ DEPTS_PER_CALL = 500
 MSG_MAX_BYTES = 2048
 PER_USER_PER_DAY = 500
 TO_ALL_PER_DAY = 3
-_MSGTYPES = ("text", "image", "voice", "file", "link", "oa", "markdown", "action_card")
+RECIPIENTS_PER_MINUTE = 5000
+TASK_MEMORY = 86400
+CODE_PER_MINUTE = "143103"
 CODE_DAILY_LIMIT = "143105"
 CODE_DUPLICATE = "143106"
 
@@ -72,7 +79,15 @@ class WorkNotifications:
     per_user_day: Counter[tuple[str, str, int]] = field(default_factory=Counter)
     seen: set[tuple[str, str, int, str]] = field(default_factory=set)
     to_all_day: Counter[tuple[str, int]] = field(default_factory=Counter)
+    # Per app: when each of the last minute's recipients was sent to (the 5,000-a-minute window).
+    recent: dict[str, deque[float]] = field(default_factory=dict)
     next_task_id: int = 256271667526
+
+    def minute_full(self, app_key: str, now: float) -> bool:
+        window = self.recent.setdefault(app_key, deque())
+        while window and window[0] <= now - 60:
+            window.popleft()
+        return len(window) >= RECIPIENTS_PER_MINUTE
 
 
 def work_notifications(state: EmulatorState) -> WorkNotifications:
@@ -108,10 +123,15 @@ def _msg(raw: Any) -> dict[str, Any]:
             raw = json.loads(raw)
         except ValueError:
             raise _bad("msg 不是合法的JSON") from None
-    if not isinstance(raw, dict) or raw.get("msgtype") not in _MSGTYPES:
+    if not isinstance(raw, dict) or raw.get("msgtype") not in WORK_NOTIFICATION:
         raise _bad("msg.msgtype")
-    if not isinstance(raw.get(raw["msgtype"]), dict):
-        raise _bad(f"msg.{raw['msgtype']}")
+    msgtype = raw["msgtype"]
+    extra = set(raw) - {"msgtype", msgtype}
+    if extra:
+        raise _bad(f"msg.{sorted(extra)[0]} 不是合法的参数")
+    problem = check_body(raw[msgtype], WORK_NOTIFICATION[msgtype], f"msg.{msgtype}")
+    if problem:
+        raise _bad(f"{problem.path} {problem.describe()}")
     size = len(json.dumps(raw, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
     if size > MSG_MAX_BYTES:
         raise _bad(f"msg 长度超过 {MSG_MAX_BYTES} 字节 ({size})")
@@ -150,23 +170,33 @@ async def asyncsend_v2(request: Request, app: EmulatedApp = Depends(oapi_app)) -
                 state.deliver("work_notification", "@all", msg, to_all_user=True, **meta)
         content = hashlib.sha256(json.dumps(msg, sort_keys=True).encode()).hexdigest()
         people = directory(state)
-        for userid in dict.fromkeys(users):
+        # DingTalk sends once to each person: the members of the departments join the user list,
+        # and whoever is in both (or in two departments) gets the message once.
+        recipients: dict[str, int | None] = dict.fromkeys(users)
+        for dept in dict.fromkeys(depts):
+            if people.has_department(dept):
+                for member in people.members(int(dept)):
+                    recipients.setdefault(member, int(dept))
+            else:
+                task.invalid_depts.append(int(dept) if dept.isdigit() else -1)
+        for userid, via_dept in recipients.items():
             if not people.has_user(userid):
                 task.invalid_users.append(userid)
             elif (app.app_key, userid, day, content) in store.seen:
                 task.forbidden.append({"code": CODE_DUPLICATE, "count": 1, "userid": userid})
             elif store.per_user_day[(app.app_key, userid, day)] >= PER_USER_PER_DAY:
                 task.forbidden.append({"code": CODE_DAILY_LIMIT, "count": PER_USER_PER_DAY, "userid": userid})
+            elif store.minute_full(app.app_key, now):
+                task.forbidden.append(
+                    {"code": CODE_PER_MINUTE, "count": RECIPIENTS_PER_MINUTE, "userid": userid}
+                )
             else:
                 store.seen.add((app.app_key, userid, day, content))
                 store.per_user_day[(app.app_key, userid, day)] += 1
+                store.recent[app.app_key].append(now)
                 task.delivered.append(userid)
-                state.deliver("work_notification", userid, msg, **meta)
-        for dept in dict.fromkeys(depts):
-            if people.has_department(dept):
-                state.deliver("work_notification", f"dept:{int(dept)}", msg, dept_id=int(dept), **meta)
-            else:
-                task.invalid_depts.append(int(dept) if dept.isdigit() else -1)
+                extra_meta = {} if via_dept is None else {"dept_id": via_dept}
+                state.deliver("work_notification", userid, msg, **meta, **extra_meta)
     return ok(state, task_id=task_id)
 
 
@@ -179,10 +209,22 @@ def _task(request: Request, params: dict[str, Any], app: EmulatedApp, key: str =
     return task
 
 
+def _recent_task(request: Request, params: dict[str, Any], app: EmulatedApp) -> Task:
+    """Progress and result answer only for tasks of the last 24 h (getsendresult's doc).
+
+    DingTalk's exact error for an older task is not documented; the emulator answers as for an
+    unknown task id, which is what a client has to handle either way.
+    """
+    task = _task(request, params, app)
+    if state_of(request).clock.now() - task.sent_at > TASK_MEMORY:
+        raise _bad("task_id 不存在 (只能查询24小时内的任务)")
+    return task
+
+
 @router.post(f"{_BASE}/getsendprogress")
 async def getsendprogress(request: Request, app: EmulatedApp = Depends(oapi_app)) -> dict[str, Any]:
     state = state_of(request)
-    task = _task(request, await read_params(request), app)
+    task = _recent_task(request, await read_params(request), app)
     elapsed = state.clock.now() - task.sent_at
     wait = work_notifications(state).delivery_seconds
     if elapsed >= wait:
@@ -195,7 +237,7 @@ async def getsendprogress(request: Request, app: EmulatedApp = Depends(oapi_app)
 @router.post(f"{_BASE}/getsendresult")
 async def getsendresult(request: Request, app: EmulatedApp = Depends(oapi_app)) -> dict[str, Any]:
     state = state_of(request)
-    task = _task(request, await read_params(request), app)
+    task = _recent_task(request, await read_params(request), app)
     result = {
         "invalid_user_id_list": task.invalid_users,
         "forbidden_user_id_list": [f["userid"] for f in task.forbidden],
