@@ -152,10 +152,7 @@ def get_provider_info() -> dict[str, Any]:
             f"{_PKG}.notifications.custom_robot.DingTalkCustomRobotNotifier",
             f"{_PKG}.notifications.app_robot.DingTalkAppRobotNotifier",
         ],
-        "plugins": [
-            {
-                "name": "dingtalk_event_receiver",
-                "plugin-class": f"{_PKG}.events.plugin.DingTalkEventReceiverPlugin",
-            }
-        ],
+        # No "plugins" here: the event receiver's plugin is an `airflow.plugins` entry point (see
+        # pyproject.toml), which Airflow always loads; listed here too it would load twice when
+        # lazy_discover_providers is off, and show as a plugin import error.
     }

@@ -6,7 +6,10 @@ before the connection exists (requests are then answered 503). ``[dingtalk] rece
 False`` removes the endpoint. Asset events are written with :class:`~.sinks.DatabaseAssetSink`, and
 handled events are remembered in the provider's private state folder.
 
-Plugins load in every Airflow process, so FastAPI and the receiver load only on the first request.
+Registered as an ``airflow.plugins`` entry point, which Airflow loads on every install; plugins
+declared in provider info load only with ``[core] lazy_discover_providers = False`` (see "Plugins" in
+Airflow's documentation). Plugins load in every Airflow process, so FastAPI and the receiver load only
+on the first request.
 """
 
 from __future__ import annotations
