@@ -16,14 +16,17 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -126,19 +129,22 @@ class AirflowServices:
 
     def trigger(self, *dag_ids: str) -> dict[str, str]:
         """``airflow dags trigger`` each DAG (concurrently: each CLI call costs seconds); their run ids."""
-        run_ids = {dag_id: f"manual__production_{dag_id}_{time.time_ns()}" for dag_id in dag_ids}
         procs = {
             dag_id: subprocess.Popen(
-                [str(BIN / "airflow"), "dags", "trigger", dag_id, "--run-id", run_id],
+                [str(BIN / "airflow"), "dags", "trigger", dag_id, "--output", "json"],
                 env=self.env,
                 stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
+                stderr=subprocess.PIPE,
             )
-            for dag_id, run_id in run_ids.items()
+            for dag_id in dag_ids
         }
+        run_ids = {}
         for dag_id, proc in procs.items():
-            out, _ = proc.communicate(timeout=120)
-            assert proc.returncode == 0, f"airflow dags trigger {dag_id}: {out.decode(errors='replace')}"
+            out, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, f"airflow dags trigger {dag_id}: {err.decode(errors='replace')}"
+            (line,) = [x for x in out.splitlines() if x.startswith(b"[{")]  # logs go to stdout too
+            (run,) = json.loads(line)
+            run_ids[dag_id] = run["dag_run_id"]
         return run_ids
 
     # -- the REST API --------------------------------------------------------------------------
@@ -157,18 +163,18 @@ class AirflowServices:
 
         def finished() -> dict[str, Any] | None:
             self.check_alive()
-            run = self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
+            run = self.get(f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}")
             return run if run["state"] in ("success", "failed") else None
 
         return dict(wait_for(f"run {run_id} of {dag_id} finished", finished, timeout=timeout, logs=self.logs))
 
     def task_instances(self, dag_id: str, run_id: str) -> dict[tuple[str, int], dict[str, Any]]:
-        tis = self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
+        tis = self.get(f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances")["task_instances"]
         return {(ti["task_id"], ti["map_index"]): ti for ti in tis}
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
         resp = requests.get(
-            f"{self.url}/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
+            f"{self.url}/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}/logs/{try_number}",
             params={"full_content": "true"},
             headers={"Accept": "application/json"},
             timeout=30,
@@ -177,9 +183,20 @@ class AirflowServices:
         content = resp.json()["content"]
         return "\n".join(json.dumps(c) if not isinstance(c, str) else c for c in content)
 
+    def explain(self, dag_id: str, run_id: str) -> str:
+        """The run's task states, and the log of each task that did not succeed: for failure messages."""
+        tis = self.task_instances(dag_id, run_id)
+        lines = [f"{task}[{index}]: {ti['state']}" for (task, index), ti in sorted(tis.items())]
+        for (task, _), ti in sorted(tis.items()):
+            if ti["state"] not in ("success", None) and ti["try_number"]:
+                lines.append(
+                    f"--- log of {task} ---\n{self.task_log(dag_id, run_id, task, ti['try_number'])}"
+                )
+        return "\n".join(lines)
+
     def xcom(self, dag_id: str, run_id: str, task_id: str) -> Any:
         entry = self.get(
-            f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value"
+            f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}/xcomEntries/return_value"
         )
         value = entry["value"]
         return json.loads(value) if isinstance(value, str) else value
@@ -200,6 +217,9 @@ def _service_env(home: Path, port: int, emulator: DingTalkEmulator) -> dict[str,
             "AIRFLOW__API__PORT": str(port),
             # Tasks reach the execution API through base_url: without it, localhost:8080.
             "AIRFLOW__API__BASE_URL": url,
+            # The provider's token cache and handled-event store: by default one folder per OS user,
+            # shared with every other test session on the machine (and their emulators' tokens).
+            "AIRFLOW_DINGTALK_STATE_DIR": str(home / "dingtalk-state"),
             **emulator.airflow_env(),
             # DingTalk pushes to the plugin on the API server, not to the emulator's own receiver.
             "AIRFLOW_CONN_DINGTALK_CALLBACK_DEFAULT": json.dumps(callback),
@@ -218,10 +238,10 @@ def production_emulator() -> Iterator[DingTalkEmulator]:
 @pytest.fixture(scope="session")
 def airflow_services(
     production_emulator: DingTalkEmulator,
-    tmp_path_factory: pytest.TempPathFactory,
     request: pytest.FixtureRequest,
 ) -> Iterator[AirflowServices]:
-    home = tmp_path_factory.mktemp("airflow-production")
+    # Not under pytest's basetemp: other pytest sessions on the machine prune it, logs included.
+    home = Path(tempfile.mkdtemp(prefix="airflow-production-"))
     port = _free_port()
     services = AirflowServices(
         home, _service_env(home, port, production_emulator), f"http://127.0.0.1:{port}"
@@ -257,3 +277,6 @@ def airflow_services(
             reporter = request.config.pluginmanager.get_plugin("terminalreporter")
             if reporter is not None:
                 reporter.write_line(services.logs(tail=8000))
+                reporter.write_line(f"Airflow home (logs) kept in {home}")
+        else:
+            shutil.rmtree(home, ignore_errors=True)

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import requests
 
+from airflow_provider_dingtalk.crypto import new_nonce
 from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
 from tests.production.conftest import AirflowServices, wait_for
 
@@ -72,7 +73,7 @@ def test_registration_check_url_passes_through_the_api_server(
 ) -> None:
     dag_id = "example_dingtalk_register_callback"
     run = finished(airflow_services, manual_runs, dag_id)
-    assert run["state"] == "success", airflow_services.task_instances(dag_id, run["dag_run_id"])
+    assert run["state"] == "success", airflow_services.explain(dag_id, run["dag_run_id"])
     assert run["run_type"] == "manual"
     shown = airflow_services.xcom(dag_id, run["dag_run_id"], "show_callback")
     assert shown["url"] == airflow_services.url + "/dingtalk/events"
@@ -89,7 +90,7 @@ def test_pushed_event_starts_the_consumer_dag_via_the_scheduler(
     assert run["state"] == "success"
     event = {
         "EventType": "bpms_instance_change",
-        "processInstanceId": "prod-approval-1",
+        "processInstanceId": f"prod-{new_nonce(8)}",
         "type": "finish",
         "result": "agree",
     }
@@ -100,13 +101,16 @@ def test_pushed_event_starts_the_consumer_dag_via_the_scheduler(
         runs = airflow_services.get(f"/api/v2/dags/{CONSUMER}/dagRuns")["dag_runs"]
         return runs[0] if runs and runs[0]["state"] in ("success", "failed") else None
 
-    consumer = wait_for(
-        "the consumer DAG's run", consumer_run, timeout=RUN_TIMEOUT, logs=airflow_services.logs
-    )
+    def state() -> str:
+        events = airflow_services.get("/api/v2/assets/events")["asset_events"]
+        runs = airflow_services.get(f"/api/v2/dags/{CONSUMER}/dagRuns")["dag_runs"]
+        return f"asset events: {events}\nconsumer runs: {runs}\n{airflow_services.logs()}"
+
+    consumer = wait_for("the consumer DAG's run", consumer_run, timeout=RUN_TIMEOUT, logs=state)
     assert consumer["run_type"] == "asset_triggered"
     assert consumer["state"] == "success", airflow_services.logs()
     done = airflow_services.xcom(CONSUMER, consumer["dag_run_id"], "handle_approvals")
-    assert done == ["prod-approval-1"]
+    assert done == [event["processInstanceId"]]
 
 
 # -- every example DAG, triggered by hand ----------------------------------------------------------
@@ -118,9 +122,7 @@ def test_robot_example_on_a_manual_run(
     dag_id = "example_dingtalk_robot"
     run = finished(airflow_services, manual_runs, dag_id)
     assert run["logical_date"] is None  # what a manual run is in Airflow 3
-    assert run["state"] == "success", airflow_services.task_log(
-        dag_id, run["dag_run_id"], "custom_robot_report"
-    )
+    assert run["state"] == "success", airflow_services.explain(dag_id, run["dag_run_id"])
     day = datetime.fromisoformat(run["run_after"]).strftime("%Y-%m-%d")
     robot = texts(production_emulator, "custom_robot")
     assert any(f"Nightly load {day}" in t and "rows: **1,024**" in t for t in robot)
@@ -137,7 +139,7 @@ def test_work_notification_example_waits_for_delivery_on_the_triggerer(
     dag_id = "example_dingtalk_work_notification"
     run = finished(airflow_services, manual_runs, dag_id)
     run_id = run["dag_run_id"]
-    assert run["state"] == "success", airflow_services.task_instances(dag_id, run_id)
+    assert run["state"] == "success", airflow_services.explain(dag_id, run_id)
     sent = texts(production_emulator, "work_notification")
     for snippet in (
         f"Nightly load finished ({run_id})",  # send_text
