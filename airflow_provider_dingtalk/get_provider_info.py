@@ -187,10 +187,7 @@ def get_provider_info() -> dict[str, Any]:
         },
         # Airflow calls the handler on every Asset URI of the scheme (Airflow docs, "Asset Definitions").
         "asset-uris": [{"schemes": ["dingtalk"], "handler": f"{_PKG}.assets.sanitize_uri"}],
-        "plugins": [
-            {
-                "name": "dingtalk_event_receiver",
-                "plugin-class": f"{_PKG}.events.plugin.DingTalkEventReceiverPlugin",
-            }
-        ],
+        # No "plugins" here: the event receiver's plugin is an `airflow.plugins` entry point (see
+        # pyproject.toml), which Airflow always loads; listed here too it would load twice when
+        # lazy_discover_providers is off, and show as a plugin import error.
     }

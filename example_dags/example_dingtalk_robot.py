@@ -3,6 +3,9 @@
 The custom robot uses the ``dingtalk_webhook_default`` connection (its access token or webhook URL,
 and its ``SEC…`` secret when the robot signs); the app robot uses ``dingtalk_default`` (AppKey and
 AppSecret), and ``robotCode`` defaults to the AppKey.
+
+Dates come from ``dag_run.run_after`` (``| ds`` makes it YYYY-MM-DD): a run triggered by hand (UI,
+CLI, REST API) has no logical date in Airflow 3, so ``{{ ds }}`` is undefined there.
 """
 
 from __future__ import annotations
@@ -25,8 +28,8 @@ with DAG(
     # [START howto_webhook_markdown]
     report = DingTalkCustomRobotOperator(
         task_id="custom_robot_report",
-        markdown="### Nightly load {{ ds }}\n- rows: **1,024**\n- status: done",
-        title="Nightly load {{ ds }}",
+        markdown="### Nightly load {{ dag_run.run_after | ds }}\n- rows: **1,024**\n- status: done",
+        title="Nightly load {{ dag_run.run_after | ds }}",
         at_mobiles=["13800000000"],  # "@13800000000" is added to the text so the mention shows
         at_user_ids="user1",  # a list, or a comma-separated string from a template
     )
@@ -51,7 +54,7 @@ with DAG(
     group = DingTalkAppRobotOperator(
         task_id="app_robot_group",
         open_conversation_id="cidNightlyOps",  # the group's openConversationId
-        text="Nightly load {{ ds }} finished.",
+        text="Nightly load {{ dag_run.run_after | ds }} finished.",
     )
     # [END howto_app_robot_group]
 
@@ -59,7 +62,7 @@ with DAG(
     direct = DingTalkAppRobotOperator(
         task_id="app_robot_users",
         user_ids=["user1", "user2"],
-        markdown="Your report for {{ ds }} is ready.",
+        markdown="Your report for {{ dag_run.run_after | ds }} is ready.",
         title="Report ready",
     )
     # [END howto_app_robot_users]

@@ -8,7 +8,10 @@ after a failed signature check, so a rotated token or aes_key is picked up witho
 :class:`~.sinks.DatabaseAssetSink`, and handled events are remembered in the provider's private
 state folder.
 
-Plugins load in every Airflow process, so FastAPI and the receiver load only on the first request.
+Registered as an ``airflow.plugins`` entry point, which Airflow loads on every install; plugins
+declared in provider info load only with ``[core] lazy_discover_providers = False`` (see "Plugins" in
+Airflow's documentation). Plugins load in every Airflow process, so FastAPI and the receiver load only
+on the first request.
 """
 
 from __future__ import annotations
