@@ -194,3 +194,14 @@ def test_serialises_and_rebuilds() -> None:
 def test_event_types_must_be_a_list() -> None:
     with pytest.raises(DingTalkValidationError, match="event_types"):
         DingTalkStreamEventTrigger(event_types="bpms_instance_change")
+
+
+def test_example_dag_parses_with_its_watchers() -> None:
+    from pathlib import Path
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    path = Path(__file__).parents[2] / "example_dags" / "example_dingtalk_stream.py"
+    bag = DagBag(dag_folder=str(path))
+    assert bag.import_errors == {}
+    assert set(bag.dag_ids) == {"example_dingtalk_stream_approvals", "example_dingtalk_stream_chatops"}
