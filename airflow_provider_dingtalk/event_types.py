@@ -5,7 +5,13 @@ Light on purpose: DAG files import it to name the asset they are scheduled on.
 
 from __future__ import annotations
 
-__all__ = ["CALL_BACK_TAGS", "EVENT_ASSET_PREFIX", "event_asset_uri", "is_known_tag"]
+__all__ = [
+    "CALL_BACK_TAGS",
+    "EVENT_ASSET_PREFIX",
+    "ROBOT_MESSAGE_ASSET_URI",
+    "event_asset_uri",
+    "is_known_tag",
+]
 
 EVENT_ASSET_PREFIX = "dingtalk://events/"
 
@@ -41,3 +47,7 @@ def event_asset_uri(event_type: str) -> str:
     :param event_type: e.g. ``"bpms_instance_change"``.
     """
     return EVENT_ASSET_PREFIX + event_type
+
+
+ROBOT_MESSAGE_ASSET_URI = "dingtalk://robot/messages"
+"""The asset a robot message (someone @-mentioned the app robot, received over Stream) updates."""

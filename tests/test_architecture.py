@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).parent.parent / "airflow_provider_dingtalk"
 LAYERS = [
     {"exceptions", "_json", "_redact", "_filelock", "_serve", "event_types", "assets", "get_provider_info"},
     {"retry", "token_cache", "crypto", "http", "messages"},
-    {"robot_pacer", "hooks"},
+    {"robot_pacer", "hooks", "stream"},
     {"operators", "notifications", "triggers", "events"},
     {"testing"},
 ]

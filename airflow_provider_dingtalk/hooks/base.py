@@ -64,6 +64,33 @@ def normalise_host(raw: str | None, default: str, port: int | None = None) -> st
     return host
 
 
+def app_config(conn_id: str, conn: Any) -> AppConfig:
+    """The app settings of a ``dingtalk`` connection; also for triggers, which look it up with
+    ``await BaseHook.aget_connection(conn_id)``.
+
+    :raises DingTalkValidationError: the AppKey or AppSecret is empty.
+    """
+    extra = conn.extra_dejson
+    if not conn.login or not conn.password:
+        missing = "login (AppKey)" if not conn.login else "password (AppSecret)"
+        raise DingTalkValidationError(
+            f"connection {conn_id!r}", f"{missing} is empty; set it from the developer console"
+        )
+    mask_secret(conn.password)
+    agent_id = extra.get("agent_id")
+    return AppConfig(
+        conn_id=conn_id,
+        app_key=conn.login,
+        app_secret=Secret(conn.password),
+        host=normalise_host(conn.host, DEFAULT_HOST, conn.port),
+        api_host=normalise_host(extra.get("api_host"), DEFAULT_API_HOST),
+        agent_id=str(agent_id) if agent_id not in (None, "") else None,
+        connect_timeout=float(extra.get("connect_timeout") or DEFAULT_CONNECT_TIMEOUT),
+        read_timeout=float(extra.get("read_timeout") or DEFAULT_READ_TIMEOUT),
+        share_token=str(extra.get("shared_cache", True)).lower() not in ("false", "0", "no", "off"),
+    )
+
+
 class DingTalkBaseHook(BaseHook):
     """Talk to DingTalk as an internal app (AppKey + AppSecret): the part every feature needs.
 
@@ -98,27 +125,7 @@ class DingTalkBaseHook(BaseHook):
 
     @cached_property
     def app(self) -> AppConfig:
-        conn = self.get_connection(self.dingtalk_conn_id)
-        extra = conn.extra_dejson
-        if not conn.login or not conn.password:
-            missing = "login (AppKey)" if not conn.login else "password (AppSecret)"
-            raise DingTalkValidationError(
-                f"connection {self.dingtalk_conn_id!r}",
-                f"{missing} is empty; set it from the developer console",
-            )
-        mask_secret(conn.password)
-        agent_id = extra.get("agent_id")
-        return AppConfig(
-            conn_id=self.dingtalk_conn_id,
-            app_key=conn.login,
-            app_secret=Secret(conn.password),
-            host=normalise_host(conn.host, DEFAULT_HOST, conn.port),
-            api_host=normalise_host(extra.get("api_host"), DEFAULT_API_HOST),
-            agent_id=str(agent_id) if agent_id not in (None, "") else None,
-            connect_timeout=float(extra.get("connect_timeout") or DEFAULT_CONNECT_TIMEOUT),
-            read_timeout=float(extra.get("read_timeout") or DEFAULT_READ_TIMEOUT),
-            share_token=str(extra.get("shared_cache", True)).lower() not in ("false", "0", "no", "off"),
-        )
+        return app_config(self.dingtalk_conn_id, self.get_connection(self.dingtalk_conn_id))
 
     @cached_property
     def session(self) -> requests.Session:

@@ -18,7 +18,8 @@ from airflow_provider_dingtalk.testing.emulator.http import install_error_handle
 from airflow_provider_dingtalk.testing.emulator.state import EmulatorState, Fault, RequestRecord
 
 CONTROL_PREFIX = "/_emulator"
-_SECRET_KEYS = {"appsecret", "appSecret", "app_secret", "aes_key", "token", "secret", "access_token", "sign"}
+_SECRET_KEYS = {"appsecret", "appSecret", "app_secret", "aes_key", "token", "secret", "access_token", "sign",
+                "clientSecret"}  # fmt: skip
 _LOGGED_HEADERS = ("content-type", "user-agent", "x-acs-dingtalk-access-token")
 
 
@@ -61,6 +62,11 @@ class _LogAndFaults:
         self.app, self.state = app, state
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket":  # Stream mode's socket, plain ASGI: see endpoints/stream.py
+            from airflow_provider_dingtalk.testing.emulator.endpoints.stream import serve_socket
+
+            await serve_socket(self.state, scope, receive, send)
+            return
         if scope["type"] != "http" or scope["path"].startswith(CONTROL_PREFIX):
             await self.app(scope, receive, send)
             return

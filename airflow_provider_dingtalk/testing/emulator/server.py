@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from airflow_provider_dingtalk.testing.emulator.state import (
     DEMO_APP,
@@ -16,6 +17,7 @@ from airflow_provider_dingtalk.testing.emulator.state import (
 
 if TYPE_CHECKING:
     from airflow_provider_dingtalk.testing.emulator.endpoints.custom_robot import EmulatedRobot
+    from airflow_provider_dingtalk.testing.emulator.endpoints.stream import StreamControls
 
 
 class DingTalkEmulator:
@@ -112,15 +114,38 @@ class DingTalkEmulator:
     def expire_tokens(self) -> None:
         self.state.expire_tokens()
 
-    def push_event(self, event: dict[str, Any], *, app: EmulatedApp | None = None) -> bool:
-        """Push ``event`` (e.g. ``{"EventType": "bpms_instance_change", ...}``) to the app's callbacks.
+    @overload
+    def push_event(
+        self, event: dict[str, Any], *, app: EmulatedApp | None = None, via: Literal["http"] = "http"
+    ) -> bool: ...
 
-        Encrypted and signed as DingTalk does, to the registered callback and to the console
-        subscription (:meth:`subscribe_events`), whichever take its type; an event the registered URL
-        does not acknowledge with an encrypted ``success`` lands in ``get_call_back_failed_result``.
+    @overload
+    def push_event(
+        self, event: dict[str, Any], *, app: EmulatedApp | None = None, via: Literal["stream"]
+    ) -> str: ...
 
-        :return: whether every receiver acknowledged it.
+    def push_event(
+        self,
+        event: dict[str, Any],
+        *,
+        app: EmulatedApp | None = None,
+        via: Literal["http", "stream"] = "http",
+    ) -> bool | str:
+        """Push ``event`` (e.g. ``{"EventType": "bpms_instance_change", ...}``) as DingTalk does.
+
+        ``via="http"``: encrypted and signed as DingTalk does, to the registered callback and to the
+        console subscription (:meth:`subscribe_events`), whichever take its type; an event the
+        registered URL does not acknowledge with an encrypted ``success`` lands in
+        ``get_call_back_failed_result``.
+        ``via="stream"``: down one of the app's Stream connections (see :attr:`stream`), pushed
+        again until acked; an event pushed while no client is connected waits for one.
+
+        :return: ``http``: whether every receiver acknowledged it; ``stream``: the ``eventId``.
         """
+        if via == "stream":
+            from airflow_provider_dingtalk.testing.emulator.endpoints.stream import push_event as stream_push
+
+            return stream_push(self.state, app or self.app, event)
         from airflow_provider_dingtalk.testing.emulator.endpoints.callback import push_event
 
         return push_event(self.state, app or self.app, event)
@@ -145,6 +170,21 @@ class DingTalkEmulator:
         from airflow_provider_dingtalk.testing.emulator.endpoints.callback import subscribe
 
         subscribe(self.state, app or self.app, url=url, token=token, aes_key=aes_key, tags=tags)
+
+    def push_robot_message(self, message: dict[str, Any], *, app: EmulatedApp | None = None) -> str:
+        """Push a robot message (someone @-mentioned the app robot) over Stream; returns its ``msgId``.
+
+        :param message: the robot message JSON (``text``, ``senderStaffId``, ``conversationId`` …);
+            ``msgId`` is made up when absent.
+        """
+        return self.stream.push_robot_message(app or self.app, message)
+
+    @cached_property
+    def stream(self) -> StreamControls:
+        """The Stream gateway: connections, acks, ``disconnect``, drops, redelivery timeout."""
+        from airflow_provider_dingtalk.testing.emulator.endpoints.stream import StreamControls
+
+        return StreamControls(self.state)
 
     # -- connections for Airflow ----------------------------------------------------------------
 
