@@ -1,9 +1,10 @@
-"""The ``dingtalk`` asset URI scheme: ``dingtalk://events/<EventType>``, one asset per event type.
+"""The ``dingtalk`` asset URI scheme: ``dingtalk://events/<EventType>``, one asset per event type, and
+``dingtalk://robot/messages`` for messages to the app robot (Stream mode).
 
 Airflow calls :func:`sanitize_uri` (registered under ``asset-uris`` in the provider info) whenever an
 ``Asset`` with a ``dingtalk://`` URI is made, after its own generic clean-up (lower-case scheme, no
-trailing slash, no fragment). The receiver writes events to exactly ``event_asset_uri(EventType)``,
-so a URI of any other shape would never be updated and its DAG would never run: such a URI is
+trailing slash, no fragment). The receivers write events to exactly ``event_asset_uri(EventType)`` and
+robot messages to ``ROBOT_MESSAGE_ASSET_URI``, so a URI of any other shape would never be updated and its DAG would never run: such a URI is
 refused when the DAG file is parsed, with the reason, instead.
 
 Light on purpose: Airflow imports it in every process that builds assets.
@@ -14,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from airflow_provider_dingtalk.event_types import EVENT_ASSET_PREFIX
+from airflow_provider_dingtalk.event_types import EVENT_ASSET_PREFIX, ROBOT_MESSAGE_ASSET_URI
 
 if TYPE_CHECKING:
     from urllib.parse import SplitResult
@@ -30,14 +31,18 @@ def sanitize_uri(uri: SplitResult) -> SplitResult:
     """Check a ``dingtalk://`` asset URI and return it normalised (host in lower case).
 
     :param uri: the URI as Airflow split it.
-    :raises ValueError: the URI is not ``dingtalk://events/<EventType>``; the message says why.
+    :raises ValueError: the URI is neither ``dingtalk://events/<EventType>`` nor
+        ``dingtalk://robot/messages``; the message says why.
     """
     example = f"{EVENT_ASSET_PREFIX}bpms_instance_change"
     host = (uri.hostname or "").lower()
+    normalised = uri._replace(netloc=host)
+    if normalised.geturl() == ROBOT_MESSAGE_ASSET_URI:
+        return normalised
     if host != _EVENTS_HOST or uri.netloc.lower() != host:
         raise ValueError(
             f"DingTalk asset URI {uri.geturl()!r}: the host must be {_EVENTS_HOST!r} with no user or "
-            f"port, as in {example!r}"
+            f"port, as in {example!r} (or the URI is {ROBOT_MESSAGE_ASSET_URI!r})"
         )
     if uri.query:
         raise ValueError(
@@ -50,4 +55,4 @@ def sanitize_uri(uri: SplitResult) -> SplitResult:
             f"DingTalk asset URI {uri.geturl()!r}: the path must be one DingTalk EventType in lower-case "
             f"snake case, as in {example!r}; got {event_type!r}"
         )
-    return uri._replace(netloc=host)
+    return normalised

@@ -19,6 +19,7 @@ PACKAGE = Path(airflow_provider_dingtalk.__file__).parent
 REPO_URL = "https://github.com/airflow-provider-dingtalk/airflow-provider-dingtalk"
 # Loaded only by pytest (``pytest_plugins = [...]``), so pytest is there whenever it is imported.
 ONLY_UNDER_PYTEST = {"testing/pytest_plugin.py": {"pytest"}}
+# A subpackage named like an extra may import what that extra installs (and says so if it is missing).
 
 
 def _runtime_imports(tree: ast.Module) -> set[str]:
@@ -42,9 +43,11 @@ def _runtime_imports(tree: ast.Module) -> set[str]:
 
 
 def test_every_third_party_import_is_a_declared_dependency() -> None:
-    declared = {
-        canonicalize_name(Requirement(r).name)
-        for r in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = {canonicalize_name(Requirement(r).name) for r in project["dependencies"]}
+    extras = {
+        extra: {canonicalize_name(Requirement(r).name) for r in requirements}
+        for extra, requirements in project["optional-dependencies"].items()
     }
     distributions = packages_distributions()
     missing: dict[str, set[str]] = {}
@@ -57,7 +60,8 @@ def test_every_third_party_import_is_a_declared_dependency() -> None:
             # `airflow` comes from apache-airflow-core, -task-sdk and the providers, which the
             # apache-airflow distribution (no files of its own) brings in.
             provided_by = ["apache-airflow"] if name == "airflow" else distributions.get(name, [name])
-            if not {canonicalize_name(d) for d in provided_by} & declared:
+            allowed = declared | extras.get(relative.partition("/")[0], set())
+            if not {canonicalize_name(d) for d in provided_by} & allowed:
                 missing.setdefault(name, set()).add(relative)
     assert not missing, f"imported but not in [project.dependencies]: {missing}"
 
