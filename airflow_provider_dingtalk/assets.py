@@ -4,8 +4,8 @@
 Airflow calls :func:`sanitize_uri` (registered under ``asset-uris`` in the provider info) whenever an
 ``Asset`` with a ``dingtalk://`` URI is made, after its own generic clean-up (lower-case scheme, no
 trailing slash, no fragment). The receivers write events to exactly ``event_asset_uri(EventType)`` and
-robot messages to ``ROBOT_MESSAGE_ASSET_URI``, so a URI of any other shape would never be updated and its DAG would never run: such a URI is
-refused when the DAG file is parsed, with the reason, instead.
+robot messages to ``ROBOT_MESSAGE_ASSET_URI``, so a URI of any other shape would never be updated
+and its DAG would never run: such a URI is refused when the DAG file is parsed, with the reason.
 
 Light on purpose: Airflow imports it in every process that builds assets.
 """
