@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
-from tests.notifications.test_notifiers import fake_context
+from tests.helpers import fake_context
 
 
 def test_alert_in_three_lines(dingtalk_emulator: DingTalkEmulator, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,7 +9,7 @@ errors: they are split into calls (the last tests check that).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,33 +53,23 @@ from airflow_provider_dingtalk.operators.work_notification import (
     DingTalkRecallMessageOperator,
     DingTalkUpdateStatusBarOperator,
 )
-from airflow_provider_dingtalk.retry import RetryPolicy
 from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
-from tests.hardening.test_faults import empty
-from tests.notifications.test_notifiers import Logs, fake_context
+from tests.helpers import FAST, Logs, fake_context
 
-FAST = RetryPolicy(initial_wait=0.01, max_wait=0.05, max_elapsed=10)
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 URL = "https://example.com/"
 
 
-@pytest.fixture(scope="module")
-def shared_emulator() -> Iterator[DingTalkEmulator]:
-    with DingTalkEmulator() as emulator:
-        yield emulator
-
-
 @pytest.fixture
-def emulator(shared_emulator: DingTalkEmulator, monkeypatch: pytest.MonkeyPatch) -> DingTalkEmulator:
-    empty(shared_emulator)
-    monkeypatch.setenv("AIRFLOW_CONN_DINGTALK_DEFAULT", shared_emulator.connection_json())
-    robot = shared_emulator.add_robot()
+def emulator(dingtalk_emulator: DingTalkEmulator, monkeypatch: pytest.MonkeyPatch) -> DingTalkEmulator:
+    monkeypatch.setenv("AIRFLOW_CONN_DINGTALK_DEFAULT", dingtalk_emulator.connection_json())
+    robot = dingtalk_emulator.add_robot()
     monkeypatch.setenv(
-        "AIRFLOW_CONN_DINGTALK_WEBHOOK_DEFAULT", shared_emulator.webhook_connection_json(robot)
+        "AIRFLOW_CONN_DINGTALK_WEBHOOK_DEFAULT", dingtalk_emulator.webhook_connection_json(robot)
     )
     monkeypatch.setenv("AIRFLOW_CONN_EMPTY_ROBOT", json.dumps({"conn_type": "dingtalk_webhook"}))
-    shared_emulator.state.requests.clear()
-    return shared_emulator
+    dingtalk_emulator.state.requests.clear()
+    return dingtalk_emulator
 
 
 def work() -> DingTalkWorkNotificationHook:
@@ -586,11 +576,6 @@ NOTIFIER_CASES = [
         "connection 'empty_robot'",
     ),
 ]
-
-
-@pytest.fixture
-def logs(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> Logs:
-    return Logs(caplog, capfd)
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.name) for c in NOTIFIER_CASES])

@@ -10,8 +10,8 @@ answer means, per API" section says.
 Pairs that do not exist are not generated (never skipped): custom robots have no access token, and
 ``gettoken`` is what the token faults are about; errcode 130101 is the custom robot's alone.
 
-One emulator serves the whole module (starting one takes half a second) and is emptied before each
-test. Time is faked only where the robot's 10-minute block would otherwise be waited out.
+The session's emulator (``tests/conftest.py``) serves every test, emptied before each. Time is faked
+only where the robot's 10-minute block would otherwise be waited out.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import json
 import socket
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -52,9 +52,8 @@ from airflow_provider_dingtalk.robot_pacer import RobotBusyError
 from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator, EmulatorTime
 from airflow_provider_dingtalk.testing.emulator.endpoints.media import media
 from airflow_provider_dingtalk.testing.emulator.endpoints.work_notification import work_notifications
-from tests.notifications.test_notifiers import Logs, fake_context
+from tests.helpers import FAST, Logs, fake_context
 
-FAST = RetryPolicy(initial_wait=0.01, max_wait=0.05, max_elapsed=10)
 READ_TIMEOUT = 0.3  # for the read-timeout faults only; other tests wait up to CALM_READ_TIMEOUT
 CALM_READ_TIMEOUT = 5.0  # so a busy CI machine never turns a slow answer into a lost one
 SLOW_READ_TIMEOUT = 0.8  # register/update wait for the check_url handshake DingTalk makes first
@@ -66,28 +65,6 @@ FAILED_CB = "/call_back/get_call_back_failed_result"
 TAGS = ["bpms_instance_change"]
 
 H = TypeVar("H", bound=DingTalkBaseHook)
-
-
-# -- the module's emulator -------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def shared_emulator() -> Iterator[DingTalkEmulator]:
-    with DingTalkEmulator() as emulator:
-        yield emulator
-
-
-def empty(emulator: DingTalkEmulator) -> None:
-    """Forget everything a previous test did: requests, inbox, faults, tokens, per-endpoint data."""
-    state = emulator.state
-    with state.lock:
-        state.requests.clear()
-        state.inbox.clear()
-        state.faults.clear()
-        state.calls.clear()
-        state.tokens.clear()
-        state._stores.clear()
-        state.clock.offset = 0.0
 
 
 @dataclass
@@ -151,9 +128,8 @@ class Env:
 
 
 @pytest.fixture
-def env(shared_emulator: DingTalkEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
-    empty(shared_emulator)
-    world = Env(em=shared_emulator, tmp=tmp_path, monkeypatch=monkeypatch)
+def env(dingtalk_emulator: DingTalkEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
+    world = Env(em=dingtalk_emulator, tmp=tmp_path, monkeypatch=monkeypatch)
     world.connect()
     return world
 
@@ -630,11 +606,6 @@ def test_connection_refused_fails_clearly_within_bounded_time(env: Env, op: Op, 
             op.run(env)
     assert time.monotonic() - started < 5
     assert len(env.em.inbox()) == before
-
-
-@pytest.fixture
-def logs(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> Logs:
-    return Logs(caplog, capfd)
 
 
 @pytest.mark.parametrize("op", [pytest.param(op, id=op.name) for op in OPS if op.name in (

@@ -14,8 +14,8 @@ from airflow_provider_dingtalk.exceptions import DingTalkAPIError
 from airflow_provider_dingtalk.hooks.base import DingTalkBaseHook
 from airflow_provider_dingtalk.retry import DingTalkTransportError, RetryPolicy
 from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
+from tests.helpers import FAST
 
-FAST = RetryPolicy(initial_wait=0.01, max_wait=0.05, max_elapsed=10)
 USER_GET = "/topapi/v2/user/get"
 
 

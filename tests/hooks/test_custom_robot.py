@@ -22,21 +22,12 @@ from airflow_provider_dingtalk.messages import (
     Mentions,
     Text,
 )
-from airflow_provider_dingtalk.retry import RetryPolicy
 from airflow_provider_dingtalk.robot_pacer import RobotBusyError
 from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator, EmulatorTime
+from tests.helpers import FAST
 
-FAST = RetryPolicy(initial_wait=0.01, max_wait=0.05, max_elapsed=10)
 SEND = "/robot/send"
 CONN_ENV = "AIRFLOW_CONN_DINGTALK_WEBHOOK_DEFAULT"
-
-
-@pytest.fixture
-def robot_conn(dingtalk_emulator: DingTalkEmulator, monkeypatch: pytest.MonkeyPatch) -> DingTalkEmulator:
-    """``dingtalk_webhook_default`` → the emulator's signed robot "default"."""
-    robot = dingtalk_emulator.add_robot()
-    monkeypatch.setenv(CONN_ENV, dingtalk_emulator.webhook_connection_json(robot, read_timeout=5))
-    return dingtalk_emulator
 
 
 def hook(emulator: DingTalkEmulator, **kwargs: object) -> tuple[DingTalkCustomRobotHook, EmulatorTime]:

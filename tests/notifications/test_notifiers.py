@@ -5,9 +5,7 @@ Contexts here are built by hand (what a task callback passes); ``test_dag_alerts
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import logging
 import re
 import time
 from types import SimpleNamespace
@@ -24,38 +22,8 @@ from airflow_provider_dingtalk.notifications import (
     send_dingtalk_notification,
 )
 from airflow_provider_dingtalk.notifications._base import DingTalkBaseNotifier
-from airflow_provider_dingtalk.retry import RetryPolicy
 from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
-
-FAST = RetryPolicy(initial_wait=0.01, max_wait=0.05, max_elapsed=10)
-LOG_URL = "http://airflow.example.com/dags/etl/runs/r1/tasks/load?try_number=2"
-
-
-def fake_context(
-    *,
-    task_id: str = "load",
-    run_id: str = "manual__r1",
-    exception: BaseException | str | None = None,
-    **ti: Any,
-) -> dict[str, Any]:
-    """What a task's on_failure_callback receives (the parts the alert reads)."""
-    start = dt.datetime(2025, 1, 1, 3, 0, tzinfo=dt.UTC)
-    fields: dict[str, Any] = {
-        "dag_id": "etl",
-        "task_id": task_id,
-        "run_id": run_id,
-        "map_index": 3,
-        "try_number": 2,
-        "max_tries": 2,
-        "state": "failed",
-        "start_date": start,
-        "end_date": start + dt.timedelta(seconds=42.5),
-        "hostname": "worker-7",
-        "log_url": LOG_URL,
-        **ti,
-    }
-    instance = SimpleNamespace(**fields)
-    return {"ti": instance, "task_instance": instance, "run_id": run_id, "exception": exception}
+from tests.helpers import FAST, LOG_URL, Logs, fake_context
 
 
 @pytest.fixture
@@ -64,25 +32,6 @@ def channels(dingtalk_conn: DingTalkEmulator, monkeypatch: pytest.MonkeyPatch) -
     robot = dingtalk_conn.add_robot()
     monkeypatch.setenv("AIRFLOW_CONN_DINGTALK_WEBHOOK_DEFAULT", dingtalk_conn.webhook_connection_json(robot))
     return dingtalk_conn
-
-
-class Logs:
-    """Everything logged: stdlib records and structlog's lines (Airflow's LoggingMixin prints those)."""
-
-    def __init__(self, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> None:
-        caplog.set_level(logging.DEBUG)
-        self.caplog, self.capfd, self.printed = caplog, capfd, ""
-
-    @property
-    def text(self) -> str:
-        out, err = self.capfd.readouterr()
-        self.printed += out + err
-        return self.caplog.text + self.printed
-
-
-@pytest.fixture
-def logs(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> Logs:
-    return Logs(caplog, capfd)
 
 
 def all_three(**kwargs: Any) -> list[DingTalkBaseNotifier]:
