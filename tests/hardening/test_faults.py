@@ -663,13 +663,14 @@ def test_robot_notifier_blocked_130101_logs_and_the_alert_goes_out_with_the_next
     fake = EmulatorTime(env.em)
     env.em.inject("/robot/send", errcode=130101)
     notifier = DingTalkCustomRobotNotifier(retry_policy=FAST, timeout=20, clock=fake.clock, sleep=fake.sleep)
-    notifier(fake_context(task_id="blocked"))
+    notifier(fake_context(task_id="first_alert"))
     assert env.inbox("custom_robot") == []
-    assert "not delivered" in logs.text or "blocked" in logs.text.lower()
+    # The notifier's own line, not the hook's "blocked ... waiting to retry" warning before it.
+    assert "alert not delivered: RobotBusyError: The custom robot may send again in 600 s" in logs.text
     fake.sleep(601)
-    notifier(fake_context(task_id="next"))
+    notifier(fake_context(task_id="second_alert"))
     shown = " ".join(str(d.message) for d in env.inbox("custom_robot"))
-    assert "blocked" in shown and "next" in shown  # nothing lost
+    assert "first_alert" in shown and "second_alert" in shown  # nothing lost
 
 
 def test_v1_errcode_in_a_200_answer_is_an_error_not_a_success(env: Env) -> None:
@@ -681,4 +682,11 @@ def test_v1_errcode_in_a_200_answer_is_an_error_not_a_success(env: Env) -> None:
 
 
 def test_errors_are_dingtalk_errors(env: Env) -> None:
-    assert issubclass(DingTalkTransportError, DingTalkError) and issubclass(RobotBusyError, DingTalkError)
+    """``except DingTalkError`` in a DAG also catches a robot that stays blocked and a DingTalk not there."""
+    fake = EmulatorTime(env.em)
+    env.em.inject("/robot/send", errcode=130101)
+    with pytest.raises(DingTalkError, match="may send again in"):
+        env.custom_robot(clock=fake.clock, sleep=fake.sleep, max_wait=60).send(Text(content="x"))
+    env.connect(_closed_port_url())
+    with pytest.raises(DingTalkError, match="failed: ConnectionError"):
+        env.base.get_access_token()

@@ -53,10 +53,12 @@ def text_of(message: dict[str, Any]) -> str:
     return json.dumps(message, ensure_ascii=False)
 
 
-def test_function_style_aliases_are_the_classes() -> None:
-    assert send_dingtalk_notification is DingTalkNotifier
-    assert send_dingtalk_custom_robot_notification is DingTalkCustomRobotNotifier
-    assert send_dingtalk_app_robot_notification is DingTalkAppRobotNotifier
+def test_function_style_aliases_alert_on_their_channels(channels: DingTalkEmulator) -> None:
+    """Spelled as Airflow's other providers spell notifiers: ``send_smtp_notification(...)``."""
+    send_dingtalk_notification(userid_list=["user1"], retry_policy=FAST)(fake_context())
+    send_dingtalk_custom_robot_notification(retry_policy=FAST)(fake_context())
+    send_dingtalk_app_robot_notification(open_conversation_id="cidOps", retry_policy=FAST)(fake_context())
+    assert [d.channel for d in channels.inbox()] == ["work_notification", "custom_robot", "app_robot_group"]
 
 
 def test_default_alert_on_every_channel_has_every_field(channels: DingTalkEmulator) -> None:

@@ -124,11 +124,15 @@ def test_wait_for_delivery_in_worker_logs_forbidden_and_fails(
 
 
 def test_wait_for_delivery_succeeds_when_all_delivered(dingtalk_conn: DingTalkEmulator) -> None:
-    dingtalk_conn.advance(0)
+    work_notifications(dingtalk_conn.state).delivery_seconds = 0.3  # still sending at the first poll
     op = DingTalkMessageOperator(
-        task_id="t", text="ok", userid_list=["user1"], fail_on_undelivered=True, poll_interval=0.2
+        task_id="t", text="ok", userid_list=["user1"], fail_on_undelivered=True, poll_interval=0.1
     )
-    assert len(op.execute({})) == 1  # type: ignore[arg-type]
+    task_ids = op.execute({})  # type: ignore[arg-type]
+    assert task_ids == [dingtalk_conn.inbox("work_notification")[0].meta["task_id"]]
+    progress = [r.response["progress"]["status"] for r in dingtalk_conn.requests() if "progress" in r.path]
+    assert progress[0] == 1 and progress[-1] == 2  # it waited for DingTalk to finish, then succeeded
+    assert len(dingtalk_conn.requests("/topapi/message/corpconversation/getsendresult")) == 1
 
 
 def test_wait_times_out(dingtalk_conn: DingTalkEmulator) -> None:
@@ -187,7 +191,8 @@ def test_example_dag_runs_to_success(dingtalk_conn: DingTalkEmulator, airflow_db
     received = inbox(dingtalk_conn)
     types = [msg["msgtype"] for _, msg in received]
     assert {"text", "markdown", "action_card", "oa"} <= set(types)
-    assert ("dept:1", received[3][1]) in received  # markdown also went to department 1
+    markdown_to = [target for target, msg in received if msg["msgtype"] == "markdown"]
+    assert markdown_to == ["user1", "user2", "dept:1"]  # users as a comma-separated string, and department 1
     oa_task = next(d.meta["task_id"] for d in dingtalk_conn.inbox() if d.message["msgtype"] == "oa")
     assert work_notifications(dingtalk_conn.state).tasks[oa_task].status_bar == {
         "status_value": "Done",
