@@ -590,30 +590,6 @@ def test_notifier_logs_bad_input_and_sends_nothing(
     assert emulator.inbox() == []
 
 
-# -- over-long lists are batched, not refused ---------------------------------------------------------
-
-
-def test_5001_user_ids_go_out_in_two_calls(emulator: DingTalkEmulator) -> None:
-    users = [f"user{i}" for i in range(5001)]
-    task_ids = work().send_work_notification(Text(content="all hands"), userid_list=users)
-    sends = emulator.requests("/topapi/message/corpconversation/asyncsend_v2")
-    assert len(task_ids) == 2
-    assert [len(r.body["userid_list"].split(",")) for r in sends] == [5000, 1]
-
-
-def test_501_departments_go_out_in_two_calls(emulator: DingTalkEmulator) -> None:
-    task_ids = work().send_work_notification(Text(content="depts"), dept_id_list=list(range(1, 502)))
-    sends = emulator.requests("/topapi/message/corpconversation/asyncsend_v2")
-    assert len(task_ids) == 2 and [len(r.body["dept_id_list"].split(",")) for r in sends] == [500, 1]
-
-
-def test_21_app_robot_users_go_out_in_two_calls(emulator: DingTalkEmulator) -> None:
-    users = [f"user{i}" for i in range(21)]
-    results = app_robot().send_robot_direct_message(Text(content="hi"), user_ids=users)
-    assert [len(r.user_ids) for r in results] == [20, 1]
-    assert len(emulator.inbox("app_robot_oto")) == 21
-
-
 def test_limits_are_inclusive_exactly_at_the_limit(emulator: DingTalkEmulator) -> None:
     """The refusals above are at limit + 1: exactly at the limit the same messages go through."""
     send_wn(Text(content=WN_TEXT[:-1]))

@@ -166,15 +166,6 @@ def test_system_busy_twice_then_success(dingtalk_conn: DingTalkEmulator) -> None
     assert dingtalk_conn.calls(USER_GET) == 3
 
 
-@pytest.mark.parametrize(
-    "fault", [{"status": 502}, {"status": 503}, {"status": 504}, {"drop": "before"}, {"errcode": 90002}]
-)
-def test_transient_failures_are_retried(dingtalk_conn: DingTalkEmulator, fault: dict[str, object]) -> None:
-    dingtalk_conn.inject(USER_GET, **fault)
-    assert hook().call_oapi("POST", USER_GET, json={"userid": "user1"})["errcode"] == 0
-    assert dingtalk_conn.calls(USER_GET) == 2
-
-
 def test_permanent_errors_are_not_retried(dingtalk_conn: DingTalkEmulator) -> None:
     dingtalk_conn.inject(USER_GET, errcode=88, sub_code=60011, errmsg="没有调用该接口的权限")
     with pytest.raises(DingTalkAPIError) as info:
