@@ -65,8 +65,10 @@ def test_a_burst_of_200_failures_is_paced_folded_and_complete(
 def test_an_alert_left_behind_goes_out_with_the_next_one(robot_conn: DingTalkEmulator) -> None:
     fake = EmulatorTime(robot_conn)
     robot_conn.inject("/robot/send", status=503, times=50)  # DingTalk down for the first alert
-    first = DingTalkCustomRobotNotifier(retry_policy=FAST, timeout=1, clock=fake.clock, sleep=fake.sleep)
+    # The send gives up by itself after FAST's attempts, long before a timeout a loaded machine could hit.
+    first = DingTalkCustomRobotNotifier(retry_policy=FAST, timeout=60, clock=fake.clock, sleep=fake.sleep)
     first(fake_context(task_id="t1"))
+    assert robot_conn.calls("/robot/send") == FAST.attempts
     assert robot_conn.inbox("custom_robot") == []
     with robot_conn.state.lock:
         robot_conn.state.faults.clear()
@@ -83,9 +85,11 @@ def test_an_alert_resent_after_a_crash_is_shown_once(robot_conn: DingTalkEmulato
 
     fake = EmulatorTime(robot_conn)
     robot_conn.inject("/robot/send", status=503, times=50)  # DingTalk down: t1 stays spooled
-    DingTalkCustomRobotNotifier(retry_policy=FAST, timeout=1, clock=fake.clock, sleep=fake.sleep)(
+    # Given up after FAST's attempts, not cut off by the timeout: the spool file is written by then.
+    DingTalkCustomRobotNotifier(retry_policy=FAST, timeout=60, clock=fake.clock, sleep=fake.sleep)(
         fake_context(task_id="t1")
     )
+    assert robot_conn.calls("/robot/send") == FAST.attempts
     (spooled,) = Path(os.environ["AIRFLOW_DINGTALK_STATE_DIR"]).glob("alerts-*/[0-9]*.json")
     kept = shutil.copy(spooled, spooled.parent / "kept")
     with robot_conn.state.lock:
