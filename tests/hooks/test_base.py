@@ -160,12 +160,6 @@ def test_bad_credentials_raise_40089_without_the_secret(
     assert "wrong-secret-value-123" not in str([vars(r) for r in dingtalk_emulator.requests()])
 
 
-def test_system_busy_twice_then_success(dingtalk_conn: DingTalkEmulator) -> None:
-    dingtalk_conn.inject(USER_GET, errcode=-1, errmsg="系统繁忙", times=2)
-    assert hook().call_oapi("POST", USER_GET, json={"userid": "user1"})["result"]["userid"] == "user1"
-    assert dingtalk_conn.calls(USER_GET) == 3
-
-
 def test_permanent_errors_are_not_retried(dingtalk_conn: DingTalkEmulator) -> None:
     dingtalk_conn.inject(USER_GET, errcode=88, sub_code=60011, errmsg="没有调用该接口的权限")
     with pytest.raises(DingTalkAPIError) as info:
