@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
-from tests.notifications.test_notifiers import fake_context
+from tests.helpers import fake_context
 
 
 def test_alert_in_three_lines(dingtalk_emulator: DingTalkEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -81,10 +81,15 @@ def test_retry_policy_of_a_hook(dingtalk_conn: DingTalkEmulator) -> None:
 
     hook = DingTalkWorkNotificationHook(retry_policy=RetryPolicy(attempts=3, max_elapsed=20))
     # [END docs_retry_policy]
+    from dataclasses import replace
+
+    waits: list[float] = []
+    hook.retry_policy = replace(hook.retry_policy, sleep=waits.append)  # the backoff, without waiting it
     hook.get_access_token()
     dingtalk_conn.inject("/topapi/v2/user/get", errcode=-1, errmsg="系统繁忙", times=2)
     assert hook.call_oapi("POST", "/topapi/v2/user/get", json={"userid": "user1"})["errcode"] == 0
     assert dingtalk_conn.calls("/topapi/v2/user/get") == 3  # two refusals retried, the third answered
+    assert len(waits) == 2 and max(waits) <= 8  # one backoff before each retry, within max_wait
 
 
 def test_other_message_types() -> None:

@@ -9,7 +9,7 @@ recipient lists are not errors: they are split into calls (the last tests check 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,33 +53,23 @@ from airflow_provider_dingtalk.operators.work_notification import (
     DingTalkRecallMessageOperator,
     DingTalkUpdateStatusBarOperator,
 )
-from airflow_provider_dingtalk.retry import RetryPolicy
 from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
-from tests.hardening.test_faults import empty
-from tests.notifications.test_notifiers import Logs, fake_context
+from tests.helpers import FAST, Logs, fake_context
 
-FAST = RetryPolicy(initial_wait=0.01, max_wait=0.05, max_elapsed=10)
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 URL = "https://example.com/"
 
 
-@pytest.fixture(scope="module")
-def shared_emulator() -> Iterator[DingTalkEmulator]:
-    with DingTalkEmulator() as emulator:
-        yield emulator
-
-
 @pytest.fixture
-def emulator(shared_emulator: DingTalkEmulator, monkeypatch: pytest.MonkeyPatch) -> DingTalkEmulator:
-    empty(shared_emulator)
-    monkeypatch.setenv("AIRFLOW_CONN_DINGTALK_DEFAULT", shared_emulator.connection_json())
-    robot = shared_emulator.add_robot()
+def emulator(dingtalk_emulator: DingTalkEmulator, monkeypatch: pytest.MonkeyPatch) -> DingTalkEmulator:
+    monkeypatch.setenv("AIRFLOW_CONN_DINGTALK_DEFAULT", dingtalk_emulator.connection_json())
+    robot = dingtalk_emulator.add_robot()
     monkeypatch.setenv(
-        "AIRFLOW_CONN_DINGTALK_WEBHOOK_DEFAULT", shared_emulator.webhook_connection_json(robot)
+        "AIRFLOW_CONN_DINGTALK_WEBHOOK_DEFAULT", dingtalk_emulator.webhook_connection_json(robot)
     )
     monkeypatch.setenv("AIRFLOW_CONN_EMPTY_ROBOT", json.dumps({"conn_type": "dingtalk_webhook"}))
-    shared_emulator.state.requests.clear()
-    return shared_emulator
+    dingtalk_emulator.state.requests.clear()
+    return dingtalk_emulator
 
 
 def work() -> DingTalkWorkNotificationHook:
@@ -588,11 +578,6 @@ NOTIFIER_CASES = [
 ]
 
 
-@pytest.fixture
-def logs(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> Logs:
-    return Logs(caplog, capfd)
-
-
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.name) for c in NOTIFIER_CASES])
 def test_notifier_logs_bad_input_and_sends_nothing(
     emulator: DingTalkEmulator, logs: Logs, case: Case
@@ -603,30 +588,6 @@ def test_notifier_logs_bad_input_and_sends_nothing(
     assert "not delivered" in text and case.field in text
     assert [r.path for r in emulator.requests() if r.path != "/gettoken"] == []
     assert emulator.inbox() == []
-
-
-# -- over-long lists are batched, not refused ---------------------------------------------------------
-
-
-def test_5001_user_ids_go_out_in_two_calls(emulator: DingTalkEmulator) -> None:
-    users = [f"user{i}" for i in range(5001)]
-    task_ids = work().send_work_notification(Text(content="all hands"), userid_list=users)
-    sends = emulator.requests("/topapi/message/corpconversation/asyncsend_v2")
-    assert len(task_ids) == 2
-    assert [len(r.body["userid_list"].split(",")) for r in sends] == [5000, 1]
-
-
-def test_501_departments_go_out_in_two_calls(emulator: DingTalkEmulator) -> None:
-    task_ids = work().send_work_notification(Text(content="depts"), dept_id_list=list(range(1, 502)))
-    sends = emulator.requests("/topapi/message/corpconversation/asyncsend_v2")
-    assert len(task_ids) == 2 and [len(r.body["dept_id_list"].split(",")) for r in sends] == [500, 1]
-
-
-def test_21_app_robot_users_go_out_in_two_calls(emulator: DingTalkEmulator) -> None:
-    users = [f"user{i}" for i in range(21)]
-    results = app_robot().send_robot_direct_message(Text(content="hi"), user_ids=users)
-    assert [len(r.user_ids) for r in results] == [20, 1]
-    assert len(emulator.inbox("app_robot_oto")) == 21
 
 
 def test_limits_are_inclusive_exactly_at_the_limit(emulator: DingTalkEmulator) -> None:

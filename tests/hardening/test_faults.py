@@ -10,8 +10,8 @@ answer means, per API" section says.
 Pairs that do not exist are not generated (never skipped): custom robots have no access token, and
 ``gettoken`` is what the token faults are about; errcode 130101 is the custom robot's alone.
 
-One emulator serves the whole module (starting one takes half a second) and is emptied before each
-test. Time is faked only where the robot's 10-minute block would otherwise be waited out.
+The session's emulator (``tests/conftest.py``) serves every test, emptied before each. Time is faked
+only where the robot's 10-minute block would otherwise be waited out.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import json
 import socket
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -52,9 +52,8 @@ from airflow_provider_dingtalk.robot_pacer import RobotBusyError
 from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator, EmulatorTime
 from airflow_provider_dingtalk.testing.emulator.endpoints.media import media
 from airflow_provider_dingtalk.testing.emulator.endpoints.work_notification import work_notifications
-from tests.notifications.test_notifiers import Logs, fake_context
+from tests.helpers import FAST, Logs, fake_context
 
-FAST = RetryPolicy(initial_wait=0.01, max_wait=0.05, max_elapsed=10)
 READ_TIMEOUT = 0.3  # for the read-timeout faults only; other tests wait up to CALM_READ_TIMEOUT
 CALM_READ_TIMEOUT = 5.0  # so a busy CI machine never turns a slow answer into a lost one
 SLOW_READ_TIMEOUT = 0.8  # register/update wait for the check_url handshake DingTalk makes first
@@ -66,28 +65,6 @@ FAILED_CB = "/call_back/get_call_back_failed_result"
 TAGS = ["bpms_instance_change"]
 
 H = TypeVar("H", bound=DingTalkBaseHook)
-
-
-# -- the module's emulator -------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def shared_emulator() -> Iterator[DingTalkEmulator]:
-    with DingTalkEmulator() as emulator:
-        yield emulator
-
-
-def empty(emulator: DingTalkEmulator) -> None:
-    """Forget everything a previous test did: requests, inbox, faults, tokens, per-endpoint data."""
-    state = emulator.state
-    with state.lock:
-        state.requests.clear()
-        state.inbox.clear()
-        state.faults.clear()
-        state.calls.clear()
-        state.tokens.clear()
-        state._stores.clear()
-        state.clock.offset = 0.0
 
 
 @dataclass
@@ -151,9 +128,8 @@ class Env:
 
 
 @pytest.fixture
-def env(shared_emulator: DingTalkEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
-    empty(shared_emulator)
-    world = Env(em=shared_emulator, tmp=tmp_path, monkeypatch=monkeypatch)
+def env(dingtalk_emulator: DingTalkEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
+    world = Env(em=dingtalk_emulator, tmp=tmp_path, monkeypatch=monkeypatch)
     world.connect()
     return world
 
@@ -539,11 +515,13 @@ def test_a_passing_fault_is_retried_and_the_effect_happens_once(env: Env, op: Op
     env.connect(read_timeout=op.read_timeout if fault.slow else CALM_READ_TIMEOUT)
     op.setup(env)
     delay = _inject(env, op, fault)
+    before = env.em.calls(op.path)
     started = time.monotonic()
     result = op.run(env)
     elapsed = time.monotonic() - started
     _settle(env, op.path, delay)
     assert elapsed < 2 * env.read_timeout + 2, "retried within a bounded time"
+    assert env.em.calls(op.path) - before == 2, "retried once"
     outcome = op.check(env, result, fault.lost)
     assert outcome is not False
     if fault.inject:
@@ -632,11 +610,6 @@ def test_connection_refused_fails_clearly_within_bounded_time(env: Env, op: Op, 
     assert len(env.em.inbox()) == before
 
 
-@pytest.fixture
-def logs(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> Logs:
-    return Logs(caplog, capfd)
-
-
 @pytest.mark.parametrize("op", [pytest.param(op, id=op.name) for op in OPS if op.name in (
     "send_work_notification", "send_robot_group_message", "DingTalkCustomRobotHook.send")])  # fmt: skip
 def test_a_stopped_dingtalk_that_comes_back_gets_the_message_once(
@@ -668,15 +641,6 @@ def test_a_stopped_dingtalk_that_comes_back_gets_the_message_once(
 # -- the custom robot's rate limit (130101) --------------------------------------------------------
 
 
-def test_robot_blocked_130101_waits_out_the_block_and_sends_once(env: Env) -> None:
-    fake = EmulatorTime(env.em)
-    env.em.inject("/robot/send", errcode=130101)
-    env.custom_robot(clock=fake.clock, sleep=fake.sleep).send(Text(content="after the block"))
-    assert len(env.inbox("custom_robot")) == 1
-    assert 600 <= fake.slept < 700  # DingTalk's 10-minute block, waited on the robot's shared window
-    assert env.em.calls("/robot/send") == 2
-
-
 def test_robot_blocked_130101_longer_than_max_wait_fails_clearly(env: Env) -> None:
     fake = EmulatorTime(env.em)
     env.em.inject("/robot/send", errcode=130101)
@@ -692,13 +656,14 @@ def test_robot_notifier_blocked_130101_logs_and_the_alert_goes_out_with_the_next
     fake = EmulatorTime(env.em)
     env.em.inject("/robot/send", errcode=130101)
     notifier = DingTalkCustomRobotNotifier(retry_policy=FAST, timeout=20, clock=fake.clock, sleep=fake.sleep)
-    notifier(fake_context(task_id="blocked"))
+    notifier(fake_context(task_id="first_alert"))
     assert env.inbox("custom_robot") == []
-    assert "not delivered" in logs.text or "blocked" in logs.text.lower()
+    # The notifier's own line, not the hook's "blocked ... waiting to retry" warning before it.
+    assert "alert not delivered: RobotBusyError: The custom robot may send again in 600 s" in logs.text
     fake.sleep(601)
-    notifier(fake_context(task_id="next"))
+    notifier(fake_context(task_id="second_alert"))
     shown = " ".join(str(d.message) for d in env.inbox("custom_robot"))
-    assert "blocked" in shown and "next" in shown  # nothing lost
+    assert "first_alert" in shown and "second_alert" in shown  # nothing lost
 
 
 def test_v1_errcode_in_a_200_answer_is_an_error_not_a_success(env: Env) -> None:
@@ -710,4 +675,11 @@ def test_v1_errcode_in_a_200_answer_is_an_error_not_a_success(env: Env) -> None:
 
 
 def test_errors_are_dingtalk_errors(env: Env) -> None:
-    assert issubclass(DingTalkTransportError, DingTalkError) and issubclass(RobotBusyError, DingTalkError)
+    """``except DingTalkError`` in a DAG also catches a robot that stays blocked and a DingTalk not there."""
+    fake = EmulatorTime(env.em)
+    env.em.inject("/robot/send", errcode=130101)
+    with pytest.raises(DingTalkError, match="may send again in"):
+        env.custom_robot(clock=fake.clock, sleep=fake.sleep, max_wait=60).send(Text(content="x"))
+    env.connect(_closed_port_url())
+    with pytest.raises(DingTalkError, match="failed: ConnectionError"):
+        env.base.get_access_token()

@@ -6,19 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
-
 from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
 
 AES_KEY = "LiteralAesKey0123456789abcdefghijklmnopqrsT"
 TOKEN = "literal-callback-token-42"
-
-
-@pytest.fixture
-def emulated(dingtalk_emulator: DingTalkEmulator, monkeypatch: pytest.MonkeyPatch) -> DingTalkEmulator:
-    for name, value in dingtalk_emulator.airflow_env().items():
-        monkeypatch.setenv(name, value)
-    return dingtalk_emulator
 
 
 def _secrets(emulator: DingTalkEmulator) -> list[str]:

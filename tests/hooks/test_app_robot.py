@@ -7,10 +7,9 @@ import pytest
 from airflow_provider_dingtalk.exceptions import DingTalkAPIError, DingTalkValidationError
 from airflow_provider_dingtalk.hooks.app_robot import DingTalkAppRobotHook
 from airflow_provider_dingtalk.messages import Markdown, Text
-from airflow_provider_dingtalk.retry import RetryPolicy
 from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
+from tests.helpers import FAST
 
-FAST = RetryPolicy(initial_wait=0.01, max_wait=0.05, max_elapsed=10)
 GROUP = "/v1.0/robot/groupMessages/send"
 OTO = "/v1.0/robot/oToMessages/batchSend"
 

@@ -14,8 +14,8 @@ from airflow_provider_dingtalk.exceptions import DingTalkAPIError
 from airflow_provider_dingtalk.hooks.base import DingTalkBaseHook
 from airflow_provider_dingtalk.retry import DingTalkTransportError, RetryPolicy
 from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
+from tests.helpers import FAST
 
-FAST = RetryPolicy(initial_wait=0.01, max_wait=0.05, max_elapsed=10)
 USER_GET = "/topapi/v2/user/get"
 
 
@@ -158,21 +158,6 @@ def test_bad_credentials_raise_40089_without_the_secret(
     assert "wrong-secret-value-123" not in shown
     assert dingtalk_emulator.calls("/gettoken") == 1  # not retried: retrying can't fix credentials
     assert "wrong-secret-value-123" not in str([vars(r) for r in dingtalk_emulator.requests()])
-
-
-def test_system_busy_twice_then_success(dingtalk_conn: DingTalkEmulator) -> None:
-    dingtalk_conn.inject(USER_GET, errcode=-1, errmsg="系统繁忙", times=2)
-    assert hook().call_oapi("POST", USER_GET, json={"userid": "user1"})["result"]["userid"] == "user1"
-    assert dingtalk_conn.calls(USER_GET) == 3
-
-
-@pytest.mark.parametrize(
-    "fault", [{"status": 502}, {"status": 503}, {"status": 504}, {"drop": "before"}, {"errcode": 90002}]
-)
-def test_transient_failures_are_retried(dingtalk_conn: DingTalkEmulator, fault: dict[str, object]) -> None:
-    dingtalk_conn.inject(USER_GET, **fault)
-    assert hook().call_oapi("POST", USER_GET, json={"userid": "user1"})["errcode"] == 0
-    assert dingtalk_conn.calls(USER_GET) == 2
 
 
 def test_permanent_errors_are_not_retried(dingtalk_conn: DingTalkEmulator) -> None:

@@ -13,10 +13,9 @@ from airflow_provider_dingtalk.events.app import create_receiver_app
 from airflow_provider_dingtalk.exceptions import DingTalkAPIError, DingTalkValidationError
 from airflow_provider_dingtalk.hooks.callback import DingTalkCallbackHook
 from airflow_provider_dingtalk.hooks.event_callback import CallbackConfig
-from airflow_provider_dingtalk.retry import RetryPolicy
 from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
+from tests.helpers import FAST
 
-FAST = RetryPolicy(initial_wait=0.01, max_wait=0.05, max_elapsed=10)
 TOKEN, AES_KEY = "tok-123", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 TAGS = ["bpms_instance_change"]
 

@@ -21,12 +21,10 @@ from airflow_provider_dingtalk.hooks.work_notification import (
     ForbiddenUser,
     SendResult,
 )
-from airflow_provider_dingtalk.retry import RetryPolicy
 from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
 from airflow_provider_dingtalk.testing.emulator.endpoints.media import media
 from airflow_provider_dingtalk.testing.emulator.endpoints.work_notification import work_notifications
-
-FAST = RetryPolicy(initial_wait=0.01, max_wait=0.05, max_elapsed=10)
+from tests.helpers import FAST
 
 
 def hook() -> DingTalkWorkNotificationHook:

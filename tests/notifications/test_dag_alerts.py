@@ -28,13 +28,6 @@ RETRY_TEXT = (
 EXAMPLE = Path(__file__).parents[2] / "example_dags" / "example_dingtalk_alerts.py"
 
 
-@pytest.fixture
-def emulated(dingtalk_emulator: DingTalkEmulator, monkeypatch: pytest.MonkeyPatch) -> DingTalkEmulator:
-    for name, value in dingtalk_emulator.airflow_env().items():
-        monkeypatch.setenv(name, value)
-    return dingtalk_emulator
-
-
 def run_example() -> Any:
     from airflow.dag_processing.dagbag import DagBag
 

@@ -5,9 +5,7 @@ Contexts here are built by hand (what a task callback passes); ``test_dag_alerts
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import logging
 import re
 import time
 from types import SimpleNamespace
@@ -24,38 +22,8 @@ from airflow_provider_dingtalk.notifications import (
     send_dingtalk_notification,
 )
 from airflow_provider_dingtalk.notifications._base import DingTalkBaseNotifier
-from airflow_provider_dingtalk.retry import RetryPolicy
 from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
-
-FAST = RetryPolicy(initial_wait=0.01, max_wait=0.05, max_elapsed=10)
-LOG_URL = "http://airflow.example.com/dags/etl/runs/r1/tasks/load?try_number=2"
-
-
-def fake_context(
-    *,
-    task_id: str = "load",
-    run_id: str = "manual__r1",
-    exception: BaseException | str | None = None,
-    **ti: Any,
-) -> dict[str, Any]:
-    """What a task's on_failure_callback receives (the parts the alert reads)."""
-    start = dt.datetime(2025, 1, 1, 3, 0, tzinfo=dt.UTC)
-    fields: dict[str, Any] = {
-        "dag_id": "etl",
-        "task_id": task_id,
-        "run_id": run_id,
-        "map_index": 3,
-        "try_number": 2,
-        "max_tries": 2,
-        "state": "failed",
-        "start_date": start,
-        "end_date": start + dt.timedelta(seconds=42.5),
-        "hostname": "worker-7",
-        "log_url": LOG_URL,
-        **ti,
-    }
-    instance = SimpleNamespace(**fields)
-    return {"ti": instance, "task_instance": instance, "run_id": run_id, "exception": exception}
+from tests.helpers import FAST, LOG_URL, Logs, fake_context
 
 
 @pytest.fixture
@@ -64,25 +32,6 @@ def channels(dingtalk_conn: DingTalkEmulator, monkeypatch: pytest.MonkeyPatch) -
     robot = dingtalk_conn.add_robot()
     monkeypatch.setenv("AIRFLOW_CONN_DINGTALK_WEBHOOK_DEFAULT", dingtalk_conn.webhook_connection_json(robot))
     return dingtalk_conn
-
-
-class Logs:
-    """Everything logged: stdlib records and structlog's lines (Airflow's LoggingMixin prints those)."""
-
-    def __init__(self, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> None:
-        caplog.set_level(logging.DEBUG)
-        self.caplog, self.capfd, self.printed = caplog, capfd, ""
-
-    @property
-    def text(self) -> str:
-        out, err = self.capfd.readouterr()
-        self.printed += out + err
-        return self.caplog.text + self.printed
-
-
-@pytest.fixture
-def logs(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> Logs:
-    return Logs(caplog, capfd)
 
 
 def all_three(**kwargs: Any) -> list[DingTalkBaseNotifier]:
@@ -104,10 +53,12 @@ def text_of(message: dict[str, Any]) -> str:
     return json.dumps(message, ensure_ascii=False)
 
 
-def test_function_style_aliases_are_the_classes() -> None:
-    assert send_dingtalk_notification is DingTalkNotifier
-    assert send_dingtalk_custom_robot_notification is DingTalkCustomRobotNotifier
-    assert send_dingtalk_app_robot_notification is DingTalkAppRobotNotifier
+def test_function_style_aliases_alert_on_their_channels(channels: DingTalkEmulator) -> None:
+    """Spelled as Airflow's other providers spell notifiers: ``send_smtp_notification(...)``."""
+    send_dingtalk_notification(userid_list=["user1"], retry_policy=FAST)(fake_context())
+    send_dingtalk_custom_robot_notification(retry_policy=FAST)(fake_context())
+    send_dingtalk_app_robot_notification(open_conversation_id="cidOps", retry_policy=FAST)(fake_context())
+    assert [d.channel for d in channels.inbox()] == ["work_notification", "custom_robot", "app_robot_group"]
 
 
 def test_default_alert_on_every_channel_has_every_field(channels: DingTalkEmulator) -> None:
@@ -209,9 +160,9 @@ def test_app_robot_to_users(channels: DingTalkEmulator) -> None:
 def test_dingtalk_down_logs_returns_in_bounded_time(channels: DingTalkEmulator, logs: Logs) -> None:
     channels.stop()
     notifiers = [
-        DingTalkNotifier(userid_list=["user1"], timeout=2),
-        DingTalkCustomRobotNotifier(timeout=2),
-        DingTalkAppRobotNotifier(open_conversation_id="cidOps", timeout=2),
+        DingTalkNotifier(userid_list=["user1"], timeout=1),
+        DingTalkCustomRobotNotifier(timeout=1),
+        DingTalkAppRobotNotifier(open_conversation_id="cidOps", timeout=1),
     ]
     for notifier in notifiers:
         started = time.monotonic()
@@ -233,11 +184,24 @@ def test_dingtalk_refusal_is_logged_with_its_errcode(channels: DingTalkEmulator,
     assert channels.inbox("work_notification") == [] and channels.inbox("custom_robot") == []
 
 
-def test_a_hanging_dingtalk_is_cut_off_at_the_timeout(channels: DingTalkEmulator) -> None:
-    channels.inject("/robot/send", delay=5, times=3)
+def test_a_hanging_dingtalk_is_cut_off_at_the_timeout(
+    channels: DingTalkEmulator, monkeypatch: pytest.MonkeyPatch, logs: Logs
+) -> None:
+    hang = 10.0
+    # The connection would wait out the hang: only the notifier's own timeout can end the call sooner.
+    # DingTalk then drops the request, so nothing arrives late in another test's inbox.
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_DINGTALK_WEBHOOK_DEFAULT",
+        channels.webhook_connection_json(channels.add_robot(), read_timeout=2 * hang),
+    )
+    channels.inject("/robot/send", delay=hang, drop="before", times=3)
     started = time.monotonic()
     DingTalkCustomRobotNotifier(timeout=1)(fake_context())
-    assert time.monotonic() - started < 2
+    # A timeout of 1 s, a hang of 10: however loaded the machine, returning before half the hang is
+    # the cut-off, and the log says it was.
+    assert time.monotonic() - started < hang / 2
+    assert "not delivered within 1 s (timeout)" in logs.text
+    assert channels.calls("/robot/send") == 1 and channels.inbox() == []
 
 
 def test_no_secret_in_any_alert_or_log(channels: DingTalkEmulator, logs: Logs) -> None:

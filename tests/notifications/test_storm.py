@@ -7,27 +7,14 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from airflow_provider_dingtalk._json import dumps, utf8_len
 from airflow_provider_dingtalk.messages import Markdown, Mentions, to_custom_robot
 from airflow_provider_dingtalk.notifications import DingTalkCustomRobotNotifier
 from airflow_provider_dingtalk.notifications._storm import SpooledAlert, summary_message
-from airflow_provider_dingtalk.retry import RetryPolicy
 from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator, EmulatorTime
-from tests.notifications.test_notifiers import fake_context
+from tests.helpers import FAST, fake_context
 
-FAST = RetryPolicy(initial_wait=0.01, max_wait=0.05, max_elapsed=10)
 BURST = 200
-
-
-@pytest.fixture
-def robot(dingtalk_emulator: DingTalkEmulator, monkeypatch: pytest.MonkeyPatch) -> DingTalkEmulator:
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_DINGTALK_WEBHOOK_DEFAULT",
-        dingtalk_emulator.webhook_connection_json(dingtalk_emulator.add_robot()),
-    )
-    return dingtalk_emulator
 
 
 def accounted_tasks(messages: list[dict[str, Any]]) -> tuple[list[str], int]:
@@ -47,9 +34,9 @@ def accounted_tasks(messages: list[dict[str, Any]]) -> tuple[list[str], int]:
 
 
 def test_a_burst_of_200_failures_is_paced_folded_and_complete(
-    robot: DingTalkEmulator, tmp_path: Path
+    robot_conn: DingTalkEmulator, tmp_path: Path
 ) -> None:
-    fake = EmulatorTime(robot)
+    fake = EmulatorTime(robot_conn)
     notifier = DingTalkCustomRobotNotifier(retry_policy=FAST, timeout=300, clock=fake.clock, sleep=fake.sleep)
     threads = [
         threading.Thread(target=notifier, args=(fake_context(task_id=f"t{i}", exception=f"error {i}"),))
@@ -60,9 +47,9 @@ def test_a_burst_of_200_failures_is_paced_folded_and_complete(
     for thread in threads:
         thread.join(timeout=120)
 
-    requests = robot.requests("/robot/send")
+    requests = robot_conn.requests("/robot/send")
     assert [r.response["errcode"] for r in requests if r.response["errcode"] != 0] == []  # never 130101
-    delivered = robot.inbox("custom_robot")
+    delivered = robot_conn.inbox("custom_robot")
     times = sorted(d.time for d in delivered)
     busiest = max(sum(1 for t in times if start <= t < start + 60) for start in times)
     assert busiest <= 20
@@ -75,44 +62,48 @@ def test_a_burst_of_200_failures_is_paced_folded_and_complete(
     assert spool == []  # nothing left behind
 
 
-def test_an_alert_left_behind_goes_out_with_the_next_one(robot: DingTalkEmulator) -> None:
-    fake = EmulatorTime(robot)
-    robot.inject("/robot/send", status=503, times=50)  # DingTalk down for the first alert
-    first = DingTalkCustomRobotNotifier(retry_policy=FAST, timeout=1, clock=fake.clock, sleep=fake.sleep)
+def test_an_alert_left_behind_goes_out_with_the_next_one(robot_conn: DingTalkEmulator) -> None:
+    fake = EmulatorTime(robot_conn)
+    robot_conn.inject("/robot/send", status=503, times=50)  # DingTalk down for the first alert
+    # The send gives up by itself after FAST's attempts, long before a timeout a loaded machine could hit.
+    first = DingTalkCustomRobotNotifier(retry_policy=FAST, timeout=60, clock=fake.clock, sleep=fake.sleep)
     first(fake_context(task_id="t1"))
-    assert robot.inbox("custom_robot") == []
-    with robot.state.lock:
-        robot.state.faults.clear()
+    assert robot_conn.calls("/robot/send") == FAST.attempts
+    assert robot_conn.inbox("custom_robot") == []
+    with robot_conn.state.lock:
+        robot_conn.state.faults.clear()
     notifier = DingTalkCustomRobotNotifier(retry_policy=FAST, clock=fake.clock, sleep=fake.sleep)
     notifier(fake_context(task_id="t2"))
-    named, _ = accounted_tasks([d.message for d in robot.inbox("custom_robot")])
+    named, _ = accounted_tasks([d.message for d in robot_conn.inbox("custom_robot")])
     assert sorted(named) == ["t1", "t2"]
 
 
-def test_an_alert_resent_after_a_crash_is_shown_once(robot: DingTalkEmulator) -> None:
+def test_an_alert_resent_after_a_crash_is_shown_once(robot_conn: DingTalkEmulator) -> None:
     """A process dies after DingTalk took its alert but before the spool file went: the resend is a repeat."""
     import os
     import shutil
 
-    fake = EmulatorTime(robot)
-    robot.inject("/robot/send", status=503, times=50)  # DingTalk down: t1 stays spooled
-    DingTalkCustomRobotNotifier(retry_policy=FAST, timeout=1, clock=fake.clock, sleep=fake.sleep)(
+    fake = EmulatorTime(robot_conn)
+    robot_conn.inject("/robot/send", status=503, times=50)  # DingTalk down: t1 stays spooled
+    # Given up after FAST's attempts, not cut off by the timeout: the spool file is written by then.
+    DingTalkCustomRobotNotifier(retry_policy=FAST, timeout=60, clock=fake.clock, sleep=fake.sleep)(
         fake_context(task_id="t1")
     )
+    assert robot_conn.calls("/robot/send") == FAST.attempts
     (spooled,) = Path(os.environ["AIRFLOW_DINGTALK_STATE_DIR"]).glob("alerts-*/[0-9]*.json")
     kept = shutil.copy(spooled, spooled.parent / "kept")
-    with robot.state.lock:
-        robot.state.faults.clear()
+    with robot_conn.state.lock:
+        robot_conn.state.faults.clear()
     notifier = DingTalkCustomRobotNotifier(retry_policy=FAST, clock=fake.clock, sleep=fake.sleep)
     notifier(fake_context(task_id="t2"))
     assert not spooled.exists()  # t1 went out with t2 and its file was removed ...
     Path(kept).rename(spooled)  # ... but as if that process died first: the file is back
     notifier(fake_context(task_id="t3"))
     assert not spooled.exists()
-    sends = [r.body for r in robot.requests("/robot/send") if r.status == 200]
+    sends = [r.body for r in robot_conn.requests("/robot/send") if r.status == 200]
     t1_uuids = {b["msgUuid"] for b in sends if "etl.t1[3]" in dumps(b)}
     assert len(t1_uuids) == 1  # the resend carried the same msgUuid ...
-    named, _ = accounted_tasks([d.message for d in robot.inbox("custom_robot")])
+    named, _ = accounted_tasks([d.message for d in robot_conn.inbox("custom_robot")])
     assert sorted(named) == ["t1", "t2", "t3"]  # ... so DingTalk showed t1 once
 
 

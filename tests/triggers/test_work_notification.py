@@ -28,6 +28,7 @@ def test_serialize_round_trips() -> None:
 
 
 async def test_waits_until_done_then_reports_results(dingtalk_conn: DingTalkEmulator) -> None:
+    work_notifications(dingtalk_conn.state).delivery_seconds = 0.3  # still sending at the first poll
     hook = DingTalkWorkNotificationHook()
     hook.send_work_notification(m.Text(content="dup"), userid_list=["user1"])
     task_ids = hook.send_work_notification(m.Text(content="dup"), userid_list=["user1", "user2", "ghost"])
