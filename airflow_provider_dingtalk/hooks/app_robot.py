@@ -7,10 +7,12 @@ The app robot is the app's own robot (``robotCode`` is normally the AppKey), so 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from airflow_provider_dingtalk.exceptions import (
+    DingTalkAPIError,
     DingTalkError,
     DingTalkPartialSendError,
     DingTalkValidationError,
@@ -75,8 +77,7 @@ class DingTalkAppRobotHook(DingTalkBaseHook):
         }
         if cool_app_code:
             payload["coolAppCode"] = cool_app_code
-        answer = self.call_api("POST", GROUP_SEND_PATH, json=payload)
-        key = str(answer.get("processQueryKey") or "")
+        key = _process_query_key(self.call_api("POST", GROUP_SEND_PATH, json=payload), GROUP_SEND_PATH)
         self.log.info("App robot sent a %s message to group %s (%s).", msg_key, open_conversation_id, key)
         return key
 
@@ -109,7 +110,7 @@ class DingTalkAppRobotHook(DingTalkBaseHook):
                     unsent={"user_ids": list(users[start:])},
                 ) from exc
             result = RobotDirectSendResult(
-                process_query_key=str(answer.get("processQueryKey") or ""),
+                process_query_key=_process_query_key(answer, OTO_SEND_PATH),
                 user_ids=batch,
                 invalid_user_ids=tuple(answer.get("invalidStaffIdList") or ()),
                 flow_controlled_user_ids=tuple(answer.get("flowControlledStaffIdList") or ()),
@@ -122,6 +123,14 @@ class DingTalkAppRobotHook(DingTalkBaseHook):
             "App robot sent a %s message to %d user(s) in %d call(s).", msg_key, len(users), len(results)
         )
         return results
+
+
+def _process_query_key(answer: Mapping[str, Any], api: str) -> str:
+    """DingTalk's id of a send; an answer without one did not come from DingTalk's robot API."""
+    key = answer.get("processQueryKey")
+    if not isinstance(key, str) or not key:
+        raise DingTalkAPIError(errmsg="not a DingTalk answer: no processQueryKey", api=api)
+    return key
 
 
 def _user_ids(user_ids: Sequence[str]) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from airflow_provider_dingtalk.exceptions import (
+    DingTalkAPIError,
     DingTalkError,
     DingTalkPartialSendError,
     DingTalkValidationError,
@@ -319,7 +320,10 @@ class DingTalkWorkNotificationHook(DingTalkBaseHook):
 
     def _send_chunk(self, body: dict[str, Any]) -> int:
         answer = self.call_oapi("POST", SEND_PATH, json=body)
-        return int(answer["task_id"])
+        task_id = answer.get("task_id")
+        if isinstance(task_id, bool) or not str(task_id).isdigit():
+            raise DingTalkAPIError(errmsg="the send was answered without a task_id", api=SEND_PATH)
+        return int(str(task_id))
 
 
 def _render(msg: Message | Mapping[str, Any]) -> dict[str, Any]:
