@@ -140,12 +140,18 @@ class DingTalkBaseHook(BaseHook):
         if family in self._token_caches:
             return self._token_caches[family]
         from airflow_provider_dingtalk._filelock import state_dir
-        from airflow_provider_dingtalk.token_cache import TokenCache, cache_key
+        from airflow_provider_dingtalk.token_cache import TokenCache, cache_key, file_key
 
         host = self.app.host if family == "oapi" else self.app.api_host
         directory = state_dir() if self.app.share_token else None
-        key = cache_key(host, family, self.app.app_key)
-        cache = self._token_caches[family] = TokenCache(key=key, directory=directory, clock=self._clock)
+        secret = self.app.app_secret.reveal()
+        # The secret is part of the key: a wrong or rotated AppSecret must not find the right one's token.
+        cache = self._token_caches[family] = TokenCache(
+            key=cache_key(host, family, self.app.app_key, secret),
+            directory=directory,
+            encryption_key=file_key(secret),
+            clock=self._clock,
+        )
         return cache
 
     def _fetch_oapi_token(self) -> tuple[str, object]:
