@@ -22,6 +22,7 @@ from airflow.sdk import BaseHook
 from airflow_provider_dingtalk._redact import Secret, mask_secret
 from airflow_provider_dingtalk.exceptions import DingTalkAPIError, DingTalkValidationError
 from airflow_provider_dingtalk.http import api_result, http_send, new_session, oapi_result
+from airflow_provider_dingtalk.messages._checks import flag
 from airflow_provider_dingtalk.retry import DingTalkTransportError, RetryPolicy, is_token_error
 
 if TYPE_CHECKING:
@@ -117,7 +118,9 @@ class DingTalkBaseHook(BaseHook):
             agent_id=str(agent_id) if agent_id not in (None, "") else None,
             connect_timeout=float(extra.get("connect_timeout") or DEFAULT_CONNECT_TIMEOUT),
             read_timeout=float(extra.get("read_timeout") or DEFAULT_READ_TIMEOUT),
-            share_token=str(extra.get("shared_cache", True)).lower() not in ("false", "0", "no", "off"),
+            share_token=flag(
+                extra.get("shared_cache", True), f"connection {self.dingtalk_conn_id!r} extra shared_cache"
+            ),
         )
 
     @cached_property

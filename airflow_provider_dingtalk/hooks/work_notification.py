@@ -143,6 +143,7 @@ class DingTalkWorkNotificationHook(DingTalkBaseHook):
         :raises DingTalkValidationError: bad message or recipients, before anything is sent.
         :raises DingTalkPartialSendError: a later call failed after earlier ones were sent.
         """
+        to_all_user = check.flag(to_all_user, "to_all_user")
         rendered = _render(message)
         users = _dedup(_userid(u) for u in _as_list(userid_list))
         depts = _dedup(_dept_id(d) for d in _as_list(dept_id_list))

@@ -36,6 +36,31 @@ def text(value: object, field: str, *, max_chars: int | None = None) -> str:
     return value
 
 
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+
+
+def flag(value: object, field: str) -> bool:
+    """A boolean that may arrive as text (params, XCom, a rendered template): ``"false"`` is False.
+
+    Accepts ``True``/``False``, the ints 1 and 0, and (any case, spaces ignored) true/false, 1/0,
+    yes/no, on/off. Anything else (``"None"``, ``""``, a typo) is refused: guessing could send to a
+    whole organisation.
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in _TRUE or word in _FALSE:
+            return word in _TRUE
+    shown = repr(value) if isinstance(value, str | int) else type(value).__name__
+    raise DingTalkValidationError(
+        field, f"must be true or false (or 1/0, yes/no, on/off as text), not {shown[:40]}"
+    )
+
+
 def url(value: object, field: str, *, max_chars: int | None = None) -> str:
     """A required http(s):// URL, or a dingtalk:// link that opens inside DingTalk."""
     checked = text(value, field, max_chars=max_chars)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from airflow_provider_dingtalk._json import dumps
@@ -37,6 +38,8 @@ def to_custom_robot(
     :param msg_uuid: idempotency key, so that a retried send is not shown twice.
     :raises DingTalkValidationError: naming the field, size and limit, before anything is sent.
     """
+    if mentions is not None:
+        mentions = replace(mentions, at_all=check.flag(mentions.at_all, "at.isAtAll"))
     body: dict[str, Any]
     match message:
         case Text():
@@ -128,7 +131,7 @@ def _action_card(card: ActionCard) -> dict[str, Any]:
             buttons.append({"title": btn.title, "actionURL": btn.url})
         body["btns"] = buttons
     body["btnOrientation"] = check.choice(card.btn_orientation, f"{p}.btnOrientation", ("0", "1"))
-    body["hideAvatar"] = "1" if card.hide_avatar else "0"
+    body["hideAvatar"] = "1" if check.flag(card.hide_avatar, f"{p}.hideAvatar") else "0"
     return body
 
 

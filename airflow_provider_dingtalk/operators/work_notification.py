@@ -22,6 +22,7 @@ except ImportError:  # older task SDKs
 
 from airflow_provider_dingtalk.exceptions import DingTalkError, DingTalkValidationError
 from airflow_provider_dingtalk.messages import Message
+from airflow_provider_dingtalk.messages._checks import flag
 from airflow_provider_dingtalk.operators._common import RenderMessageFields, build_message, check_shorthand
 
 if TYPE_CHECKING:
@@ -73,6 +74,8 @@ class DingTalkMessageOperator(_DingTalkAppOperator):
     :param userid_list: user ids: a list, or a comma-separated string (what templates render to).
     :param dept_id_list: department ids: a list, or a comma-separated string.
     :param to_all_user: send to the whole organisation (DingTalk allows 3 a day); not with the lists.
+        Templated; text such as ``"false"`` is read strictly (true/false, 1/0, yes/no, on/off), as it
+        is for every flag of the provider's operators and notifiers.
     :param agent_id: the app's AgentId; defaults to the connection's ``agent_id`` extra.
     :param dingtalk_conn_id: a ``dingtalk`` connection.
     :param wait_for_delivery: wait until DingTalk has finished sending, then log who did not get it.
@@ -91,6 +94,7 @@ class DingTalkMessageOperator(_DingTalkAppOperator):
         "title",
         "userid_list",
         "dept_id_list",
+        "to_all_user",
         "agent_id",
         "dingtalk_conn_id",
     )
@@ -125,10 +129,10 @@ class DingTalkMessageOperator(_DingTalkAppOperator):
         self.title = title
         self.userid_list = userid_list
         self.dept_id_list = dept_id_list
-        self.to_all_user = to_all_user
-        self.wait_for_delivery = wait_for_delivery or fail_on_undelivered
-        self.fail_on_undelivered = fail_on_undelivered
-        self.deferrable = deferrable
+        self.to_all_user = to_all_user  # templated: checked by the hook once rendered
+        self.fail_on_undelivered = flag(fail_on_undelivered, "fail_on_undelivered")
+        self.wait_for_delivery = flag(wait_for_delivery, "wait_for_delivery") or self.fail_on_undelivered
+        self.deferrable = flag(deferrable, "deferrable")
         self.poll_interval = poll_interval
         self.timeout = timeout
 

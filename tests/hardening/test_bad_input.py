@@ -254,6 +254,12 @@ HOOK_CASES = [
         "dept_id_list",
     ),
     Case("to_all_user with a list", lambda: send_wn(Text(content="x"), to_all_user=True), "to_all_user"),
+    Case(
+        "to_all_user 'flase'",
+        lambda: send_wn(Text(content="x"), userid_list=None, to_all_user="flase"),
+        "to_all_user",
+    ),
+    Case("to_all_user 'None'", lambda: send_wn(Text(content="x"), to_all_user="None"), "to_all_user"),
     Case("agent_id not a number", lambda: send_wn(Text(content="x"), agent_id="abc"), "agent_id"),
     Case("agent_id True", lambda: send_wn(Text(content="x"), agent_id=True), "agent_id"),
     Case("progress task_id not a number", lambda: work().get_send_progress("abc"), "task_id"),  # type: ignore[arg-type]
@@ -312,6 +318,12 @@ HOOK_CASES = [
         20,
     ),
     Case("robot OA", lambda: webhook().send(OA(message_url=URL, head_text="h")), "msgtype"),
+    Case(
+        "robot at_all 'maybe'",
+        lambda: webhook().send(Text(content="x"), mentions=Mentions(at_all="maybe")),  # type: ignore[arg-type]
+        "at.isAtAll",
+    ),
+    Case("robot hide_avatar 'x'", lambda: webhook().send(card(hide_avatar="x")), "actionCard.hideAvatar"),
     Case("robot feed card empty", lambda: webhook().send(FeedCard(links=[])), "feedCard.links"),
     Case(
         "robot feed picURL ftp",
@@ -414,9 +426,7 @@ OPERATOR_CASES = [
     ),
     Case(
         "robot op with both targets",
-        lambda: DingTalkAppRobotOperator(
-            task_id="t", text="x", open_conversation_id="cid", user_ids=["u"]
-        ),
+        lambda: DingTalkAppRobotOperator(task_id="t", text="x", open_conversation_id="cid", user_ids=["u"]),
         "open_conversation_id",
     ),
     Case(
@@ -450,6 +460,35 @@ OPERATOR_CASES = [
         "message op recipients render empty",
         rendered(DingTalkMessageOperator(task_id="t", text="x", userid_list="{{ '' }}")),
         "userid_list",
+    ),
+    Case(
+        "message op to_all_user renders to 'None'",
+        rendered(DingTalkMessageOperator(task_id="t", text="x", dept_id_list="1", to_all_user="{{ None }}")),
+        "to_all_user",
+    ),
+    Case(
+        "message op wait_for_delivery 'yes please'",
+        lambda: DingTalkMessageOperator(
+            task_id="t", text="x", userid_list="u", wait_for_delivery="yes please"
+        ),  # type: ignore[arg-type]
+        "wait_for_delivery",
+    ),
+    Case(
+        "webhook op at_all renders to ''",
+        rendered(DingTalkCustomRobotOperator(task_id="t", text="x", at_all="{{ '' }}")),  # type: ignore[arg-type]
+        "at_all",
+    ),
+    Case(
+        "register op update_if_exists 'sure'",
+        lambda: DingTalkRegisterCallbackOperator(
+            task_id="t",
+            call_back_tags=["user_add_org"],
+            url=URL,
+            token="t",
+            aes_key=AES_KEY,
+            update_if_exists="sure",  # type: ignore[arg-type]
+        ),
+        "update_if_exists",
     ),
     Case(
         "message op agent_id renders to text",
@@ -547,6 +586,7 @@ OPERATOR_CASES = [
     Case("notifier without recipients", lambda: DingTalkNotifier(), "userid_list"),
     Case("robot notifier without a target", lambda: DingTalkAppRobotNotifier(), "open_conversation_id"),
     Case("notifier timeout 0", lambda: DingTalkCustomRobotNotifier(timeout=0), "timeout"),
+    Case("robot notifier at_all 'False!'", lambda: DingTalkCustomRobotNotifier(at_all="False!"), "at_all"),  # type: ignore[arg-type]
 ]
 
 
