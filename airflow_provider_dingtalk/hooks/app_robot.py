@@ -19,6 +19,7 @@ from airflow_provider_dingtalk.exceptions import (
 )
 from airflow_provider_dingtalk.hooks.base import DingTalkBaseHook
 from airflow_provider_dingtalk.messages import Message, to_app_robot
+from airflow_provider_dingtalk.messages import _checks as check
 
 GROUP_SEND_PATH = "/v1.0/robot/groupMessages/send"
 OTO_SEND_PATH = "/v1.0/robot/oToMessages/batchSend"
@@ -137,7 +138,7 @@ def _user_ids(user_ids: Sequence[str]) -> tuple[str, ...]:
     if isinstance(user_ids, str):
         raise DingTalkValidationError("user_ids", "must be a list of user ids, not a single string")
     users: list[str] = []
-    for i, user in enumerate(user_ids):
+    for i, user in enumerate(check.id_list(user_ids, "user_ids", indexed=True)):
         if not isinstance(user, str) or not user.strip():
             raise DingTalkValidationError(f"user_ids[{i}]", "must be a non-empty user id")
         if user.strip() not in users:

@@ -145,8 +145,8 @@ class DingTalkWorkNotificationHook(DingTalkBaseHook):
         """
         to_all_user = check.flag(to_all_user, "to_all_user")
         rendered = _render(message)
-        users = _dedup(_userid(u) for u in _as_list(userid_list))
-        depts = _dedup(_dept_id(d) for d in _as_list(dept_id_list))
+        users = _dedup(_userid(u) for u in check.id_list(userid_list, "userid_list"))
+        depts = _dedup(_dept_id(d) for d in check.id_list(dept_id_list, "dept_id_list"))
         if to_all_user and (users or depts):
             raise DingTalkValidationError(
                 "to_all_user", "cannot be combined with userid_list or dept_id_list; give one or the other"
@@ -346,15 +346,6 @@ def _dept_id(value: object) -> str:
     if isinstance(value, bool) or not text.isdigit():
         raise DingTalkValidationError("dept_id_list", f"each department id must be a number, not {value!r}")
     return str(int(text))
-
-
-def _as_list(values: Sequence[Any] | str | None) -> list[Any]:
-    """A list, or DingTalk's own comma-separated form (iterating a string would give one id per letter)."""
-    if values is None:
-        return []
-    if isinstance(values, str):
-        return [v for v in values.split(",") if v.strip()]
-    return list(values)
 
 
 def _dedup(values: Iterable[str]) -> list[str]:

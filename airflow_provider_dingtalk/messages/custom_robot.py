@@ -23,6 +23,9 @@ from airflow_provider_dingtalk.messages.model import (
 
 CUSTOM_ROBOT_MAX_BYTES = 20000
 """The webhook rejects bodies over 20000 bytes (errcode 460101)."""
+MSG_UUID_MAX_CHARS = 64
+"""The provider's bound on a ``msgUuid``: DingTalk documents none, and 64 fits a UUID or hash in any form."""
+_MSG_UUID = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def to_custom_robot(
@@ -73,7 +76,9 @@ def to_custom_robot(
                 "at", f"only Text and Markdown messages can @-mention, not {type(message).__name__}"
             )
     if msg_uuid is not None:
-        body["msgUuid"] = check.text(msg_uuid, "msgUuid")
+        body["msgUuid"] = check.text(msg_uuid, "msgUuid", max_chars=MSG_UUID_MAX_CHARS)
+        if not _MSG_UUID.fullmatch(msg_uuid):
+            raise DingTalkValidationError("msgUuid", "may hold only letters, digits, '-' and '_'")
     check.within_bytes(dumps(body), "body", CUSTOM_ROBOT_MAX_BYTES)
     return body
 

@@ -112,7 +112,7 @@ class DingTalkCustomRobotNotifier(DingTalkBaseNotifier):
         from airflow_provider_dingtalk.messages import Mentions
         from airflow_provider_dingtalk.operators._common import as_list
 
-        mobiles, user_ids = as_list(self.at_mobiles), as_list(self.at_user_ids)
+        mobiles, user_ids = as_list(self.at_mobiles, "at_mobiles"), as_list(self.at_user_ids, "at_user_ids")
         if not (mobiles or user_ids or self.at_all):
             return None
         return Mentions(mobiles=mobiles, user_ids=user_ids, at_all=self.at_all)

@@ -86,7 +86,7 @@ class DingTalkCustomRobotOperator(RenderMessageFields, BaseOperator):
         return DingTalkCustomRobotHook(dingtalk_webhook_conn_id=self.dingtalk_webhook_conn_id)
 
     def execute(self, context: Context) -> None:
-        mobiles, user_ids = as_list(self.at_mobiles), as_list(self.at_user_ids)
+        mobiles, user_ids = as_list(self.at_mobiles, "at_mobiles"), as_list(self.at_user_ids, "at_user_ids")
         at_all = flag(self.at_all, "at_all")
         mentions = (
             Mentions(mobiles=mobiles, user_ids=user_ids, at_all=at_all)

@@ -248,6 +248,36 @@ HOOK_CASES = [
     Case("no recipients", lambda: send_wn(Text(content="x"), userid_list=[]), "userid_list"),
     Case("user id with comma", lambda: send_wn(Text(content="x"), userid_list=["a,b"]), "userid_list"),
     Case("user id not a string", lambda: send_wn(Text(content="x"), userid_list=[7]), "userid_list"),
+    # recipients as a template renders what was not a list of ids (native rendering off)
+    Case("userid_list 'None'", lambda: send_wn(Text(content="x"), userid_list="None"), "userid_list"),
+    Case("userid_list '[]'", lambda: send_wn(Text(content="x"), userid_list="[]"), "userid_list"),
+    Case(
+        "userid_list a Python list's repr",
+        lambda: send_wn(Text(content="x"), userid_list="['u1', 'u2']"),
+        "userid_list",
+    ),
+    Case("userid_list a dict", lambda: send_wn(Text(content="x"), userid_list={"u1": 1}), "userid_list"),  # type: ignore[arg-type]
+    Case("userid_list an int", lambda: send_wn(Text(content="x"), userid_list=42), "userid_list"),  # type: ignore[arg-type]
+    Case(
+        "user id with a lone surrogate",
+        lambda: send_wn(Text(content="x"), userid_list=["u\ud800"]),
+        "userid_list",
+    ),
+    Case(
+        "user id 'None' in a list",
+        lambda: send_wn(Text(content="x"), userid_list="user1,None"),
+        "userid_list",
+    ),
+    Case(
+        "dept_id_list 'None'",
+        lambda: send_wn(Text(content="x"), userid_list=None, dept_id_list="None"),
+        "dept_id_list",
+    ),
+    Case(
+        "dept_id_list a dict",
+        lambda: send_wn(Text(content="x"), userid_list=None, dept_id_list={1: "sales"}),  # type: ignore[arg-type]
+        "dept_id_list",
+    ),
     Case(
         "dept id not a number",
         lambda: send_wn(Text(content="x"), userid_list=None, dept_id_list=["sales"]),
@@ -301,6 +331,21 @@ HOOK_CASES = [
         "user_ids",
     ),
     Case(
+        "user_ids a dict",
+        lambda: app_robot().send_robot_direct_message(Text(content="x"), user_ids={"user1": 1}),  # type: ignore[arg-type]
+        "user_ids",
+    ),
+    Case(
+        "user_ids an int",
+        lambda: app_robot().send_robot_direct_message(Text(content="x"), user_ids=7),  # type: ignore[arg-type]
+        "user_ids",
+    ),
+    Case(
+        "user_ids lone surrogate",
+        lambda: app_robot().send_robot_direct_message(Text(content="x"), user_ids=["\udfff"]),
+        "user_ids[0]",
+    ),
+    Case(
         "user_ids blank item",
         lambda: app_robot().send_robot_direct_message(Text(content="x"), user_ids=["user1", ""]),
         "user_ids[1]",
@@ -318,6 +363,18 @@ HOOK_CASES = [
         20,
     ),
     Case("robot OA", lambda: webhook().send(OA(message_url=URL, head_text="h")), "msgtype"),
+    Case(
+        "robot msgUuid 10,000 chars",
+        lambda: webhook().send(Text(content="x"), msg_uuid="u" * 10000),
+        "msgUuid",
+        64,
+    ),
+    Case("robot msgUuid with a space", lambda: webhook().send(Text(content="x"), msg_uuid="a b"), "msgUuid"),
+    Case(
+        "robot mention lone surrogate",
+        lambda: webhook().send(Text(content="x"), mentions=Mentions(user_ids=["\ud800"])),
+        "at.atUserIds[0]",
+    ),
     Case(
         "robot at_all 'maybe'",
         lambda: webhook().send(Text(content="x"), mentions=Mentions(at_all="maybe")),  # type: ignore[arg-type]
@@ -527,6 +584,36 @@ OPERATOR_CASES = [
         15000,
     ),
     Case(
+        "message op recipients render to 'None'",
+        rendered(DingTalkMessageOperator(task_id="t", text="x", userid_list="{{ None }}")),
+        "userid_list",
+    ),
+    Case(
+        "message op recipients render to a Python list's repr",
+        rendered(DingTalkMessageOperator(task_id="t", text="x", userid_list="{{ ['u1', 'u2'] }}")),
+        "userid_list",
+    ),
+    Case(
+        "robot op user_ids render to a Python list's repr",
+        rendered(DingTalkAppRobotOperator(task_id="t", text="x", user_ids="{{ ['u1', 'u2'] }}")),
+        "user_ids",
+    ),
+    Case(
+        "robot op user_ids render to 'None'",
+        rendered(DingTalkAppRobotOperator(task_id="t", text="x", user_ids="{{ None }}")),
+        "user_ids",
+    ),
+    Case(
+        "webhook op at_user_ids render to a Python list's repr",
+        rendered(DingTalkCustomRobotOperator(task_id="t", text="x", at_user_ids="{{ ['u1'] }}")),
+        "at_user_ids",
+    ),
+    Case(
+        "webhook op at_mobiles render to 'None'",
+        rendered(DingTalkCustomRobotOperator(task_id="t", text="x", at_mobiles="{{ None }}")),
+        "at_mobiles",
+    ),
+    Case(
         "robot op user_ids render empty",
         rendered(DingTalkAppRobotOperator(task_id="t", text="x", user_ids="{{ '' }}")),
         "user_ids",
@@ -612,6 +699,16 @@ NOTIFIER_CASES = [
         "app robot: user_ids render empty",
         lambda: DingTalkAppRobotNotifier(user_ids="{{ '' }}", retry_policy=FAST),
         "user_ids",
+    ),
+    Case(
+        "app robot: user_ids a Python list's repr",
+        lambda: DingTalkAppRobotNotifier(user_ids="{{ ['u1', 'u2'] }}", retry_policy=FAST),
+        "user_ids",
+    ),
+    Case(
+        "work notification: userid_list renders to 'None'",
+        lambda: DingTalkNotifier(userid_list="{{ None }}", retry_policy=FAST),
+        "userid_list",
     ),
     Case(
         "app robot: blank group",
