@@ -34,12 +34,14 @@ class RobotDirectSendResult:
     :param user_ids: the users this call was for.
     :param invalid_user_ids: users DingTalk does not know (``invalidStaffIdList``).
     :param flow_controlled_user_ids: users skipped by flow control (``flowControlledStaffIdList``).
+    :param filtered_user_ids: users DingTalk filtered out (``filteredStaffIdList``).
     """
 
     process_query_key: str
     user_ids: tuple[str, ...]
     invalid_user_ids: tuple[str, ...] = ()
     flow_controlled_user_ids: tuple[str, ...] = ()
+    filtered_user_ids: tuple[str, ...] = ()
 
 
 class DingTalkAppRobotHook(DingTalkBaseHook):
@@ -90,7 +92,7 @@ class DingTalkAppRobotHook(DingTalkBaseHook):
         :param message: Text, Markdown, Link, Image (``pic_url`` or ``media_id``) or ActionCard.
         :param user_ids: DingTalk user ids (duplicates are sent once).
         :param robot_code: the robot's code; defaults to the connection's AppKey.
-        :return: one result per call, with the users DingTalk reported invalid or flow-controlled.
+        :return: one result per call, with the users DingTalk reported invalid, flow-controlled or filtered.
         :raises DingTalkPartialSendError: a call failed after earlier ones went out (``.unsent``: the rest).
         """
         users = _user_ids(user_ids)
@@ -115,9 +117,14 @@ class DingTalkAppRobotHook(DingTalkBaseHook):
                 user_ids=batch,
                 invalid_user_ids=tuple(answer.get("invalidStaffIdList") or ()),
                 flow_controlled_user_ids=tuple(answer.get("flowControlledStaffIdList") or ()),
+                filtered_user_ids=tuple(answer.get("filteredStaffIdList") or ()),
             )
             results.append(result)
-        skipped = [u for r in results for u in (*r.invalid_user_ids, *r.flow_controlled_user_ids)]
+        skipped = [
+            u
+            for r in results
+            for u in (*r.invalid_user_ids, *r.flow_controlled_user_ids, *r.filtered_user_ids)
+        ]
         if skipped:
             self.log.warning("App robot could not reach %d user(s): %s", len(skipped), ", ".join(skipped))
         self.log.info(
