@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import mimetypes
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 from airflow_provider_dingtalk.exceptions import (
@@ -124,6 +125,7 @@ class DingTalkWorkNotificationHook(DingTalkBaseHook):
         dept_id_list: Sequence[int | str] | str | None = None,
         to_all_user: bool = False,
         agent_id: int | str | None = None,
+        on_repeated_send: Callable[[int], None] | None = None,
     ) -> list[int]:
         """Send a work notification, in as many calls as DingTalk's per-call caps need.
 
@@ -139,6 +141,9 @@ class DingTalkWorkNotificationHook(DingTalkBaseHook):
         :param to_all_user: send to the whole organisation (DingTalk allows this 3 times a day);
             cannot be combined with the lists.
         :param agent_id: the app's AgentId; defaults to the connection's ``agent_id`` extra.
+        :param on_repeated_send: called with the task id of a call that was repeated after an attempt
+            got no answer. DingTalk may have sent the lost attempt, and then reports the repeat's
+            recipients as filtered with 143106 (the same content the same day) although they got it.
         :return: the task ids, one per call.
         :raises DingTalkValidationError: bad message or recipients, before anything is sent.
         :raises DingTalkPartialSendError: a later call failed after earlier ones were sent.
@@ -162,7 +167,7 @@ class DingTalkWorkNotificationHook(DingTalkBaseHook):
                 "DingTalk allows this 3 times a day per app."
             )
             body = {"agent_id": agent, "to_all_user": True, "msg": rendered}
-            return [self._send_chunk(body)]
+            return [self._send_chunk(body, on_repeated_send)]
         user_chunks = _chunks(users, MAX_USERIDS_PER_CALL)
         dept_chunks = _chunks(depts, MAX_DEPT_IDS_PER_CALL)
         calls = max(len(user_chunks), len(dept_chunks))
@@ -176,7 +181,7 @@ class DingTalkWorkNotificationHook(DingTalkBaseHook):
             if chunk_depts:
                 body["dept_id_list"] = ",".join(chunk_depts)
             try:
-                task_id = self._send_chunk(body)
+                task_id = self._send_chunk(body, on_repeated_send)
             except DingTalkError as exc:
                 if not sent:
                     raise
@@ -319,11 +324,19 @@ class DingTalkWorkNotificationHook(DingTalkBaseHook):
             raise DingTalkValidationError("agent_id", f"must be the app's numeric AgentId, not {text!r}")
         return int(text)
 
-    def _send_chunk(self, body: dict[str, Any]) -> int:
-        answer = self.call_oapi("POST", SEND_PATH, json=body)
+    def _send_chunk(self, body: dict[str, Any], on_repeated_send: Callable[[int], None] | None) -> int:
+        lost: list[bool] = []
+        answer = self.call_oapi(
+            "POST",
+            SEND_PATH,
+            json=body,
+            on_no_answer=partial(lost.append, True) if on_repeated_send else None,
+        )
         task_id = answer.get("task_id")
         if isinstance(task_id, bool) or not str(task_id).isdigit():
             raise DingTalkAPIError(errmsg="the send was answered without a task_id", api=SEND_PATH)
+        if lost and on_repeated_send:
+            on_repeated_send(int(str(task_id)))
         return int(str(task_id))
 
 

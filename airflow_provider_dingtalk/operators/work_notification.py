@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from airflow_provider_dingtalk.hooks.work_notification import DingTalkWorkNotificationHook
 
 # What DingTalk's per-recipient flow-control codes mean (fact sheet §2.1), for the delivery report.
+SAME_CONTENT_TODAY = "143106"
 FORBIDDEN_CODES = {
     "143103": "app recipients per minute exceeded",
     "143104": "organisation recipients per minute exceeded",
@@ -150,12 +151,14 @@ class DingTalkMessageOperator(_DingTalkAppOperator):
         message = self._message()
         if isinstance(message, Message):
             message = self.hook.upload_message_media(message)
+        repeated: list[int] = []
         task_ids = self.hook.send_work_notification(
             message,
             userid_list=self.userid_list,
             dept_id_list=self.dept_id_list,
             to_all_user=self.to_all_user,
             agent_id=self.agent_id,
+            on_repeated_send=repeated.append,
         )
         if not self.wait_for_delivery:
             return task_ids
@@ -171,20 +174,26 @@ class DingTalkMessageOperator(_DingTalkAppOperator):
                     end_time=time.time() + self.timeout,
                 ),
                 method_name="execute_complete",
+                kwargs={"repeated": repeated},
                 # a backstop: the trigger reports its own timeout first, with the pending task ids
                 timeout=timedelta(seconds=self.timeout + 10 * self.poll_interval),
             )
-        self._report(self._wait_in_worker(task_ids))
+        self._report(self._wait_in_worker(task_ids), repeated)
         return task_ids
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> list[int]:
-        """Resume when :class:`.DingTalkDeliveryTrigger` saw every task finish (or time out)."""
+    def execute_complete(
+        self, context: Context, event: dict[str, Any], repeated: Sequence[int] = ()
+    ) -> list[int]:
+        """Resume when :class:`.DingTalkDeliveryTrigger` saw every task finish (or time out).
+
+        :param repeated: task ids whose send was repeated after a lost answer (see :meth:`_report`).
+        """
         task_ids = [int(t) for t in event.get("task_ids", [])]
         if event.get("status") == "timeout":
             raise DingTalkError(self._timeout_text(event.get("pending", [])))
         if event.get("status") != "done":
             raise DingTalkError(f"Waiting for delivery of task(s) {task_ids} failed: {event.get('message')}")
-        self._report(event["results"])
+        self._report(event["results"], repeated)
         return task_ids
 
     def _wait_in_worker(self, task_ids: list[int]) -> dict[str, dict[str, Any]]:
@@ -207,8 +216,13 @@ class DingTalkMessageOperator(_DingTalkAppOperator):
             "were sent and may still arrive; raise timeout= to wait longer."
         )
 
-    def _report(self, results: Mapping[str, Mapping[str, Any]]) -> None:
-        """Log who did not get the message, and fail when asked to."""
+    def _report(self, results: Mapping[str, Mapping[str, Any]], repeated: Sequence[int]) -> None:
+        """Log who did not get the message, and fail when asked to.
+
+        A 143106 (same content the same day) on a task whose send was repeated after a lost answer is
+        the lost attempt's delivery, not a failure: DingTalk sent that one, then filtered the repeat.
+        """
+        repeats = {str(t) for t in repeated}
         from airflow_provider_dingtalk.hooks.work_notification import SendResult
 
         problems = []
@@ -226,6 +240,13 @@ class DingTalkMessageOperator(_DingTalkAppOperator):
                     f"invalid departments {result.invalid_dept_id_list}"
                 )
             for item in result.forbidden_list:
+                if item.code == SAME_CONTENT_TODAY and str(task_id) in repeats:
+                    self.log.info(
+                        "Task %s: %s got it from the first attempt, whose answer was lost "
+                        "(DingTalk filtered the repeat as the same content today, %s).",
+                        task_id, item.userid, SAME_CONTENT_TODAY,
+                    )  # fmt: skip
+                    continue
                 why = FORBIDDEN_CODES.get(item.code, "filtered by DingTalk")
                 problems.append(f"task {task_id}: {item.userid} not sent, code {item.code} ({why})")
             listed = {f.userid for f in result.forbidden_list}
