@@ -56,6 +56,17 @@ class AppConfig:
     read_timeout: float
     share_token: bool
 
+    def v1_host(self) -> str:
+        """Where v1.0 calls go; refused when the connection's custom host has no api_host beside it."""
+        if self.api_host is None:
+            raise DingTalkValidationError(
+                f"connection {self.conn_id!r}",
+                f"has a custom host ({self.host}) but no api_host extra, so v1.0 calls would go to "
+                f"the real {DEFAULT_API_HOST} with the AppSecret: set api_host to your proxy's v1.0 "
+                f"address, or to {DEFAULT_API_HOST} to call DingTalk directly",
+            )
+        return self.api_host
+
 
 def check_conn_type(conn_id: str, found: str | None, wanted: str) -> None:
     """A connection of another type has other fields: say so rather than "login is empty"."""
@@ -162,17 +173,6 @@ class DingTalkBaseHook(BaseHook):
             ),
         )
 
-    def v1_host(self) -> str:
-        """Where v1.0 calls go; refused when the connection's custom host has no api_host beside it."""
-        if self.app.api_host is None:
-            raise DingTalkValidationError(
-                f"connection {self.dingtalk_conn_id!r}",
-                f"has a custom host ({self.app.host}) but no api_host extra, so v1.0 calls would go to "
-                f"the real {DEFAULT_API_HOST} with the AppSecret: set api_host to your proxy's v1.0 "
-                f"address, or to {DEFAULT_API_HOST} to call DingTalk directly",
-            )
-        return self.app.api_host
-
     @cached_property
     def session(self) -> requests.Session:
         """One keep-alive session per hook."""
@@ -195,7 +195,7 @@ class DingTalkBaseHook(BaseHook):
         from airflow_provider_dingtalk._filelock import state_dir
         from airflow_provider_dingtalk.token_cache import TokenCache, cache_key, file_key
 
-        host = self.app.host if family == "oapi" else self.v1_host()
+        host = self.app.host if family == "oapi" else self.app.v1_host()
         directory = state_dir() if self.app.share_token else None
         secret = self.app.app_secret.reveal()
         # The secret is part of the key: a wrong or rotated AppSecret must not find the right one's token.
@@ -351,7 +351,7 @@ class DingTalkBaseHook(BaseHook):
         token: str | None,
     ) -> dict[str, Any]:
         headers = {"x-acs-dingtalk-access-token": token} if token else {}
-        resp = self._send(method, self.v1_host() + path, params=params, json=json, headers=headers)
+        resp = self._send(method, self.app.v1_host() + path, params=params, json=json, headers=headers)
         return api_result(resp, api=path)
 
     def _send(
