@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_dingtalk._json import dumps
 from airflow_provider_dingtalk._redact import install_urllib3_filter, redact
 from airflow_provider_dingtalk.exceptions import DingTalkAPIError, hint_for
-from airflow_provider_dingtalk.retry import DingTalkTransportError
+from airflow_provider_dingtalk.retry import IP_BLOCKED, DingTalkTransportError
 
 if TYPE_CHECKING:
     import requests
@@ -83,7 +83,9 @@ def oapi_result(
         raise DingTalkAPIError(
             errmsg=f"HTTP {resp.status_code} without a JSON body", http_status=resp.status_code, api=api
         )
-    errcode = _as_int(body.get("errcode", 0))
+    if "errcode" not in body:
+        raise _foreign(resp, body, api=api)
+    errcode = _as_int(body["errcode"])
     sub_code = body.get("sub_code")
     if errcode == 88 and sub_code is not None and str(sub_code).lstrip("-").isdigit():
         errcode = int(sub_code)  # topapi wraps the real error as 88 + sub_code
@@ -98,7 +100,30 @@ def oapi_result(
             api=api,
             hint=hint(errcode, errmsg) if hint else hint_for(errcode),
         )
+    if not resp.ok:  # errcode 0 on an error status is a proxy's page, not DingTalk's success
+        raise DingTalkAPIError(
+            errmsg=f"HTTP {resp.status_code} is not a DingTalk answer", http_status=resp.status_code, api=api
+        )
     return body
+
+
+def _foreign(resp: requests.Response, body: dict[str, Any], *, api: str) -> DingTalkAPIError:
+    """The error for JSON that is not a DingTalk result: the gateway's IP block, a proxy's error page."""
+    if "wait" in body and "punish" in body:
+        # DingTalk's gateway blocks an egress IP that makes over 10,000 calls in 20 s, with this body
+        # instead of an errcode (DingTalk docs, "调用频率限制"); it lifts, so the retry policy retries it.
+        return DingTalkAPIError(
+            code=IP_BLOCKED,
+            errmsg="DingTalk's gateway blocked this machine's IP for calling too often",
+            http_status=resp.status_code,
+            api=api,
+            hint="Make fewer calls from this machine: every app and robot on it counts towards the limit.",
+        )
+    return DingTalkAPIError(
+        errmsg=f"HTTP {resp.status_code} is not a DingTalk answer (no errcode); keys: {sorted(body)[:8]}",
+        http_status=resp.status_code,
+        api=api,
+    )
 
 
 def json_body(resp: requests.Response) -> dict[str, Any] | None:
@@ -118,6 +143,8 @@ def api_result(resp: requests.Response, *, api: str) -> dict[str, Any]:
     if resp.ok:
         if body and body.get("errcode", 0) not in (0, "0"):
             oapi_result(resp, api=api)  # raises: an old-style errcode is an error, never success
+        if body and "errcode" not in body and "wait" in body and "punish" in body:
+            raise _foreign(resp, body, api=api)
         return body or {}
     body = body or {}
     code = str(body.get("code") or f"HTTP{resp.status_code}")

@@ -7,7 +7,9 @@
 | timeout, HTTP 502/503/504,       | jitter (0.5 s doubling, at most 8  | ``max_elapsed`` seconds in |
 | errcode -1 (busy), rate limits   | s a wait)                          | all, whichever first       |
 | 45009, 90002, 90018, 90019       |                                    |                            |
-| (incl. as 88 sub_code)           |                                    |                            |
+| (incl. as 88 sub_code), the      |                                    |                            |
+| gateway's per-IP block body      |                                    |                            |
+| (``{"status":1111,"wait":…}``)   |                                    |                            |
 +----------------------------------+------------------------------------+----------------------------+
 | token rejected (33001, 40001,    | token dropped from every cache,    | once; a second rejection   |
 | 40014, 42001; v1.0 HTTP 401 or   | call repeated with a fresh token   | raises                     |
@@ -31,7 +33,9 @@
 |                                  | callback events: that page is gone |                            |
 +----------------------------------+------------------------------------+----------------------------+
 | anything else (bad credentials,  | raised at once with a hint saying  | no retry                   |
-| permissions, bad parameters)     | what to fix                        |                            |
+| permissions, bad parameters; an  | what to fix                        |                            |
+| answer that is not a DingTalk    |                                    |                            |
+| result: no errcode, a JSON 404)  |                                    |                            |
 +----------------------------------+------------------------------------+----------------------------+
 
 An errcode in an HTTP 200 answer is an error on both API families, never a success. The docs'
@@ -59,6 +63,8 @@ TRANSIENT_ERRCODES = frozenset({-1, 45009, 90002, 90018, 90019})
 TOKEN_ERRCODES = frozenset({33001, 40001, 40014, 42001})
 TRANSIENT_HTTP_STATUS = frozenset({502, 503, 504})
 TOKEN_V1_CODES = frozenset({"InvalidAuthentication"})
+# The code given to the gateway's per-IP block body ({"status":1111,"wait":5,...}), which has no errcode.
+IP_BLOCKED = "IPBlocked"
 
 
 class DingTalkTransportError(DingTalkError):
@@ -73,7 +79,7 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, DingTalkTransportError):
         return exc.http_status is None or exc.http_status in TRANSIENT_HTTP_STATUS
     if isinstance(exc, DingTalkAPIError):
-        return exc.errcode in TRANSIENT_ERRCODES
+        return exc.errcode in TRANSIENT_ERRCODES or (exc.errcode is None and exc.code == IP_BLOCKED)
     return False
 
 

@@ -4,20 +4,30 @@ Two levels: a per-process memory cache (no I/O on the hot path) and a file per a
 private state folder, written atomically with mode 0600. Fetching happens under an inter-process
 lock, and the file is re-read after the lock is taken, so N processes that start together make
 one ``gettoken`` call between them instead of N.
+
+A token belongs to the credentials that fetched it: the key hashes the AppSecret in with the host
+and AppKey, so a wrong or rotated secret never finds another secret's token. The file is encrypted
+(AES-256-GCM) with a key derived from the AppSecret, so the file alone gives away neither the token
+nor the secret, and a file that was changed or written under another key is refetched, not trusted.
+Both derivations are SHA-256 over a fixed prefix (:data:`KEY_DOMAIN`, :data:`FILE_KEY_DOMAIN`) and
+the parts joined by NUL bytes; the prefixes keep the two apart from each other and from any other
+hash of the same secret.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from airflow_provider_dingtalk._filelock import locked, thread_lock, write_private
+from airflow_provider_dingtalk._redact import mask_secret
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +39,23 @@ _memory: dict[str, tuple[str, float]] = {}
 _memory_guard = threading.Lock()
 
 
+KEY_DOMAIN = "airflow-provider-dingtalk token cache name v2"
+FILE_KEY_DOMAIN = "airflow-provider-dingtalk token cache file key v2"
+_FILE_VERSION = 2
+
+
 def cache_key(*parts: str) -> str:
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
+    """The cache's name for ``parts`` (host, API family, AppKey, AppSecret): 128 bits of a SHA-256."""
+    return _derive(KEY_DOMAIN, parts).hex()[:32]
+
+
+def file_key(app_secret: str) -> bytes:
+    """The AES-256 key the cache file is encrypted with, derived from the AppSecret."""
+    return _derive(FILE_KEY_DOMAIN, (app_secret,))
+
+
+def _derive(domain: str, parts: tuple[str, ...]) -> bytes:
+    return hashlib.sha256("\0".join((domain, *parts)).encode()).digest()
 
 
 def usable_for(expires_in: object) -> float:
@@ -45,12 +70,18 @@ class TokenCache:
 
     :param key: from :func:`cache_key`; names the cache file, so it holds no secret.
     :param directory: folder for the shared file, or ``None`` for a per-process cache only.
+    :param encryption_key: from :func:`file_key`; encrypts the file (needed with ``directory``).
     :param clock: seconds since the epoch; tests replace it.
     """
 
     key: str
     directory: Path | None
+    encryption_key: bytes = field(default=b"", repr=False)
     clock: Callable[[], float] = time.time
+
+    def __post_init__(self) -> None:
+        if self.directory is not None and len(self.encryption_key) != 32:
+            raise ValueError("a shared token cache needs a 32-byte encryption_key (file_key())")
 
     def get(self, fetch: Callable[[], tuple[str, object]]) -> str:
         """Return a valid token, calling ``fetch() -> (token, expires_in)`` only when none is cached."""
@@ -95,17 +126,37 @@ class TokenCache:
     def _from_file(self) -> str | None:
         entry = self._read_file()
         if entry and entry[1] > self.clock():
+            # Another process fetched it and masked it in its own logs; this process must too.
+            mask_secret(entry[0])
             with _memory_guard:
                 _memory[self.key] = entry
             return entry[0]
         return None
 
     def _read_file(self) -> tuple[str, float] | None:
+        from Crypto.Cipher import AES
+
         try:
-            data = json.loads(self._file_path.read_text(encoding="utf-8"))
+            sealed = json.loads(self._file_path.read_text(encoding="utf-8"))
+            if sealed["v"] != _FILE_VERSION:
+                return None
+            nonce, ciphertext, tag = (base64.b64decode(sealed[k]) for k in ("nonce", "ct", "tag"))
+            cipher = AES.new(self.encryption_key, AES.MODE_GCM, nonce=nonce)
+            cipher.update(self.key.encode())  # a file copied under another app's name does not open
+            data = json.loads(cipher.decrypt_and_verify(ciphertext, tag))
             return str(data["token"]), float(data["expires_at"])
         except (OSError, ValueError, KeyError, TypeError):
-            return None  # missing or damaged: fetch anew and overwrite
+            return None  # missing, damaged or not ours (GCM's check fails): fetch anew and overwrite
+
+    def _seal(self, entry: tuple[str, float]) -> str:
+        from Crypto.Cipher import AES
+
+        cipher = AES.new(self.encryption_key, AES.MODE_GCM)
+        cipher.update(self.key.encode())
+        plain = json.dumps({"token": entry[0], "expires_at": entry[1]}).encode()
+        ciphertext, tag = cipher.encrypt_and_digest(plain)
+        parts = {"nonce": cipher.nonce, "ct": ciphertext, "tag": tag}
+        return json.dumps({"v": _FILE_VERSION, **{k: base64.b64encode(v).decode() for k, v in parts.items()}})
 
     def _store(self, token: str, expires_in: object) -> str:
         entry = (token, self.clock() + usable_for(expires_in))
@@ -113,7 +164,7 @@ class TokenCache:
             _memory[self.key] = entry
         if self.directory is not None:
             try:
-                write_private(self._file_path, json.dumps({"token": entry[0], "expires_at": entry[1]}))
+                write_private(self._file_path, self._seal(entry))
             except OSError as exc:  # sharing is an optimisation; never fail a task over it
                 log.warning("Could not write the DingTalk token cache file: %s", exc)
         return token

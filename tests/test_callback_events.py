@@ -54,4 +54,5 @@ def test_approval_event_queues_the_dag_scheduled_on_it(
         assert [e.extra["payload"] for e in events] == [EVENT]
         assert events[0].extra["event_type"] == "bpms_instance_change"
         queued = session.scalars(select(AssetDagRunQueue).where(AssetDagRunQueue.asset_id == asset.id)).all()
-        assert [q.target_dag_id for q in queued] == [consumer.dag_id]
+        # Queued once; other DAGs of the session scheduled on the same asset (the Stream example) may be too.
+        assert [q.target_dag_id for q in queued].count(consumer.dag_id) == 1

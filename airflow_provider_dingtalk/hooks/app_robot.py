@@ -7,16 +7,19 @@ The app robot is the app's own robot (``robotCode`` is normally the AppKey), so 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from airflow_provider_dingtalk.exceptions import (
+    DingTalkAPIError,
     DingTalkError,
     DingTalkPartialSendError,
     DingTalkValidationError,
 )
 from airflow_provider_dingtalk.hooks.base import DingTalkBaseHook
 from airflow_provider_dingtalk.messages import Message, to_app_robot
+from airflow_provider_dingtalk.messages import _checks as check
 
 GROUP_SEND_PATH = "/v1.0/robot/groupMessages/send"
 OTO_SEND_PATH = "/v1.0/robot/oToMessages/batchSend"
@@ -31,12 +34,14 @@ class RobotDirectSendResult:
     :param user_ids: the users this call was for.
     :param invalid_user_ids: users DingTalk does not know (``invalidStaffIdList``).
     :param flow_controlled_user_ids: users skipped by flow control (``flowControlledStaffIdList``).
+    :param filtered_user_ids: users DingTalk filtered out (``filteredStaffIdList``).
     """
 
     process_query_key: str
     user_ids: tuple[str, ...]
     invalid_user_ids: tuple[str, ...] = ()
     flow_controlled_user_ids: tuple[str, ...] = ()
+    filtered_user_ids: tuple[str, ...] = ()
 
 
 class DingTalkAppRobotHook(DingTalkBaseHook):
@@ -75,8 +80,7 @@ class DingTalkAppRobotHook(DingTalkBaseHook):
         }
         if cool_app_code:
             payload["coolAppCode"] = cool_app_code
-        answer = self.call_api("POST", GROUP_SEND_PATH, json=payload)
-        key = str(answer.get("processQueryKey") or "")
+        key = _process_query_key(self.call_api("POST", GROUP_SEND_PATH, json=payload), GROUP_SEND_PATH)
         self.log.info("App robot sent a %s message to group %s (%s).", msg_key, open_conversation_id, key)
         return key
 
@@ -88,7 +92,7 @@ class DingTalkAppRobotHook(DingTalkBaseHook):
         :param message: Text, Markdown, Link, Image (``pic_url`` or ``media_id``) or ActionCard.
         :param user_ids: DingTalk user ids (duplicates are sent once).
         :param robot_code: the robot's code; defaults to the connection's AppKey.
-        :return: one result per call, with the users DingTalk reported invalid or flow-controlled.
+        :return: one result per call, with the users DingTalk reported invalid, flow-controlled or filtered.
         :raises DingTalkPartialSendError: a call failed after earlier ones went out (``.unsent``: the rest).
         """
         users = _user_ids(user_ids)
@@ -109,13 +113,18 @@ class DingTalkAppRobotHook(DingTalkBaseHook):
                     unsent={"user_ids": list(users[start:])},
                 ) from exc
             result = RobotDirectSendResult(
-                process_query_key=str(answer.get("processQueryKey") or ""),
+                process_query_key=_process_query_key(answer, OTO_SEND_PATH),
                 user_ids=batch,
                 invalid_user_ids=tuple(answer.get("invalidStaffIdList") or ()),
                 flow_controlled_user_ids=tuple(answer.get("flowControlledStaffIdList") or ()),
+                filtered_user_ids=tuple(answer.get("filteredStaffIdList") or ()),
             )
             results.append(result)
-        skipped = [u for r in results for u in (*r.invalid_user_ids, *r.flow_controlled_user_ids)]
+        skipped = [
+            u
+            for r in results
+            for u in (*r.invalid_user_ids, *r.flow_controlled_user_ids, *r.filtered_user_ids)
+        ]
         if skipped:
             self.log.warning("App robot could not reach %d user(s): %s", len(skipped), ", ".join(skipped))
         self.log.info(
@@ -124,11 +133,19 @@ class DingTalkAppRobotHook(DingTalkBaseHook):
         return results
 
 
+def _process_query_key(answer: Mapping[str, Any], api: str) -> str:
+    """DingTalk's id of a send; an answer without one did not come from DingTalk's robot API."""
+    key = answer.get("processQueryKey")
+    if not isinstance(key, str) or not key:
+        raise DingTalkAPIError(errmsg="not a DingTalk answer: no processQueryKey", api=api)
+    return key
+
+
 def _user_ids(user_ids: Sequence[str]) -> tuple[str, ...]:
     if isinstance(user_ids, str):
         raise DingTalkValidationError("user_ids", "must be a list of user ids, not a single string")
     users: list[str] = []
-    for i, user in enumerate(user_ids):
+    for i, user in enumerate(check.id_list(user_ids, "user_ids", indexed=True)):
         if not isinstance(user, str) or not user.strip():
             raise DingTalkValidationError(f"user_ids[{i}]", "must be a non-empty user id")
         if user.strip() not in users:

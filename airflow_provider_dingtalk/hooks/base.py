@@ -12,7 +12,8 @@ What happens on the wire (sessions, redaction, reading answers) is in :mod:`airf
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -22,6 +23,7 @@ from airflow.sdk import BaseHook
 from airflow_provider_dingtalk._redact import Secret, mask_secret
 from airflow_provider_dingtalk.exceptions import DingTalkAPIError, DingTalkValidationError
 from airflow_provider_dingtalk.http import api_result, http_send, new_session, oapi_result
+from airflow_provider_dingtalk.messages._checks import flag
 from airflow_provider_dingtalk.retry import DingTalkTransportError, RetryPolicy, is_token_error
 
 if TYPE_CHECKING:
@@ -37,6 +39,7 @@ DEFAULT_HOST = "https://oapi.dingtalk.com"
 DEFAULT_API_HOST = "https://api.dingtalk.com"
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_READ_TIMEOUT = 15.0
+BAD_CREDENTIALS, BAD_CREDENTIALS_V1 = 40089, "invalidClientIdOrSecret"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,11 +50,52 @@ class AppConfig:
     app_key: str
     app_secret: Secret
     host: str
-    api_host: str
+    api_host: str | None  # None: a custom host without api_host, so no v1.0 calls (see v1_host)
     agent_id: str | None
     connect_timeout: float
     read_timeout: float
     share_token: bool
+
+    def v1_host(self) -> str:
+        """Where v1.0 calls go; refused when the connection's custom host has no api_host beside it."""
+        if self.api_host is None:
+            raise DingTalkValidationError(
+                f"connection {self.conn_id!r}",
+                f"has a custom host ({self.host}) but no api_host extra, so v1.0 calls would go to "
+                f"the real {DEFAULT_API_HOST} with the AppSecret: set api_host to your proxy's v1.0 "
+                f"address, or to {DEFAULT_API_HOST} to call DingTalk directly",
+            )
+        return self.api_host
+
+
+def check_conn_type(conn_id: str, found: str | None, wanted: str) -> None:
+    """A connection of another type has other fields: say so rather than "login is empty"."""
+    if found and found != wanted:
+        raise DingTalkValidationError(
+            f"connection {conn_id!r}",
+            f"is a {found!r} connection; this needs a {wanted!r} connection ({_CONN_TYPES.get(wanted, '')})",
+        )
+
+
+_CONN_TYPES = {
+    "dingtalk": "DingTalk App: AppKey and AppSecret",
+    "dingtalk_webhook": "DingTalk Custom Robot: the webhook URL or token, and its SEC secret",
+    "dingtalk_callback": "DingTalk Event Callback: token and aes_key",
+}
+
+
+def check_host(conn_id: str, host: str, *, field: str = "host") -> None:
+    """A host is scheme, name and port (and maybe a proxy's path prefix), never a query string.
+
+    A webhook URL pasted into Host would put the robot's token in every URL built from it; the
+    value is not echoed, since it may be that token.
+    """
+    if "?" in host or "access_token" in host or "#" in host:
+        raise DingTalkValidationError(
+            f"connection {conn_id!r}",
+            f"{field} must be a host such as https://oapi.dingtalk.com, without a query string; a "
+            "webhook URL goes into the password field of a custom robot connection",
+        )
 
 
 def normalise_host(raw: str | None, default: str, port: int | None = None) -> str:
@@ -68,8 +112,10 @@ def app_config(conn_id: str, conn: Any) -> AppConfig:
     """The app settings of a ``dingtalk`` connection; also for triggers, which look it up with
     ``await BaseHook.aget_connection(conn_id)``.
 
-    :raises DingTalkValidationError: the AppKey or AppSecret is empty.
+    :raises DingTalkValidationError: a connection of another type, an empty AppKey or AppSecret, or
+        a host that is not a plain URL.
     """
+    check_conn_type(conn_id, conn.conn_type, DingTalkBaseHook.conn_type)
     extra = conn.extra_dejson
     if not conn.login or not conn.password:
         missing = "login (AppKey)" if not conn.login else "password (AppSecret)"
@@ -78,16 +124,22 @@ def app_config(conn_id: str, conn: Any) -> AppConfig:
         )
     mask_secret(conn.password)
     agent_id = extra.get("agent_id")
+    host = normalise_host(conn.host, DEFAULT_HOST, conn.port)
+    check_host(conn_id, host)
+    api_host = normalise_host(extra.get("api_host"), DEFAULT_API_HOST)
+    check_host(conn_id, api_host, field="api_host")
     return AppConfig(
         conn_id=conn_id,
         app_key=conn.login,
         app_secret=Secret(conn.password),
-        host=normalise_host(conn.host, DEFAULT_HOST, conn.port),
-        api_host=normalise_host(extra.get("api_host"), DEFAULT_API_HOST),
+        host=host,
+        # A proxy or test server for the old API but none for v1.0 would send v1.0 calls, and the
+        # AppSecret with them, to the real DingTalk: refuse v1.0 calls until api_host says where.
+        api_host=api_host if extra.get("api_host") or host == DEFAULT_HOST else None,
         agent_id=str(agent_id) if agent_id not in (None, "") else None,
         connect_timeout=float(extra.get("connect_timeout") or DEFAULT_CONNECT_TIMEOUT),
         read_timeout=float(extra.get("read_timeout") or DEFAULT_READ_TIMEOUT),
-        share_token=str(extra.get("shared_cache", True)).lower() not in ("false", "0", "no", "off"),
+        share_token=flag(extra.get("shared_cache", True), f"connection {conn_id!r} extra shared_cache"),
     )
 
 
@@ -147,17 +199,24 @@ class DingTalkBaseHook(BaseHook):
         if family in self._token_caches:
             return self._token_caches[family]
         from airflow_provider_dingtalk._filelock import state_dir
-        from airflow_provider_dingtalk.token_cache import TokenCache, cache_key
+        from airflow_provider_dingtalk.token_cache import TokenCache, cache_key, file_key
 
-        host = self.app.host if family == "oapi" else self.app.api_host
+        host = self.app.host if family == "oapi" else self.app.v1_host()
         directory = state_dir() if self.app.share_token else None
-        key = cache_key(host, family, self.app.app_key)
-        cache = self._token_caches[family] = TokenCache(key=key, directory=directory, clock=self._clock)
+        secret = self.app.app_secret.reveal()
+        # The secret is part of the key: a wrong or rotated AppSecret must not find the right one's token.
+        cache = self._token_caches[family] = TokenCache(
+            key=cache_key(host, family, self.app.app_key, secret),
+            directory=directory,
+            encryption_key=file_key(secret),
+            clock=self._clock,
+        )
         return cache
 
     def _fetch_oapi_token(self) -> tuple[str, object]:
         params = {"appkey": self.app.app_key, "appsecret": self.app.app_secret.reveal()}
-        body = self.retry_policy.call(lambda: self._oapi_request("GET", "/gettoken", params=params))
+        with self._naming_connection():
+            body = self.retry_policy.call(lambda: self._oapi_request("GET", "/gettoken", params=params))
         token = str(body.get("access_token") or "")
         if not token:
             raise DingTalkAPIError(errmsg="gettoken answered without access_token", api="/gettoken")
@@ -168,13 +227,34 @@ class DingTalkBaseHook(BaseHook):
     def _fetch_api_token(self) -> tuple[str, object]:
         payload = {"appKey": self.app.app_key, "appSecret": self.app.app_secret.reveal()}
         path = "/v1.0/oauth2/accessToken"
-        body = self.retry_policy.call(lambda: self._api_request("POST", path, json=payload, token=None))
+        with self._naming_connection():
+            body = self.retry_policy.call(lambda: self._api_request("POST", path, json=payload, token=None))
         token = str(body.get("accessToken") or "")
         if not token:
             raise DingTalkAPIError(errmsg="accessToken missing from the answer", api=path)
         mask_secret(token)
         self.log.info("Fetched a new DingTalk v1.0 access token for app %s", self.app.app_key)
         return token, body.get("expireIn")
+
+    @contextmanager
+    def _naming_connection(self) -> Iterator[None]:
+        """Bad credentials: say which connection holds them (a deployment has several)."""
+        try:
+            yield
+        except DingTalkAPIError as exc:
+            if exc.errcode != BAD_CREDENTIALS and exc.code != BAD_CREDENTIALS_V1:
+                raise
+            raise DingTalkAPIError(
+                errmsg=exc.errmsg,
+                errcode=exc.errcode,
+                code=exc.code,
+                sub_code=exc.sub_code,
+                request_id=exc.request_id,
+                http_status=exc.http_status,
+                api=exc.api,
+                hint=f"The AppKey (login) or AppSecret (password) of connection {self.dingtalk_conn_id!r} "
+                "is wrong: copy both from the developer console (app → Credentials & basic info).",
+            ) from None
 
     def _with_token(self, family: Family, call: Callable[[str], T]) -> T:
         """Run ``call(token)`` with retries; if DingTalk rejects the token, renew it and try once more."""
@@ -277,7 +357,7 @@ class DingTalkBaseHook(BaseHook):
         token: str | None,
     ) -> dict[str, Any]:
         headers = {"x-acs-dingtalk-access-token": token} if token else {}
-        resp = self._send(method, self.app.api_host + path, params=params, json=json, headers=headers)
+        resp = self._send(method, self.app.v1_host() + path, params=params, json=json, headers=headers)
         return api_result(resp, api=path)
 
     def _send(

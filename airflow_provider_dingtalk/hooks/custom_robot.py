@@ -25,6 +25,8 @@ from airflow_provider_dingtalk.hooks.base import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_HOST,
     DEFAULT_READ_TIMEOUT,
+    check_conn_type,
+    check_host,
     normalise_host,
 )
 from airflow_provider_dingtalk.http import http_send, new_session, oapi_result
@@ -147,6 +149,7 @@ class DingTalkCustomRobotHook(BaseHook):
     @cached_property
     def robot(self) -> CustomRobotConfig:
         conn = self.get_connection(self.dingtalk_webhook_conn_id)
+        check_conn_type(self.dingtalk_webhook_conn_id, conn.conn_type, self.conn_type)
         extra = conn.extra_dejson
         token, url_host = _token_and_host(conn.password or "")
         if not token:
@@ -157,9 +160,17 @@ class DingTalkCustomRobotHook(BaseHook):
         secret = str(extra.get("secret") or "").strip()
         mask_secret(token)
         mask_secret(secret)
+        if secret and not secret.startswith("SEC"):
+            # DingTalk shows the signing secret as SEC + hex; without the prefix every signature fails.
+            raise DingTalkValidationError(
+                f"connection {self.dingtalk_webhook_conn_id!r} extra secret",
+                f"must start with SEC, as DingTalk shows it in {_SECURITY}; copy it whole",
+            )
+        host = normalise_host(conn.host or url_host, DEFAULT_HOST, conn.port)
+        check_host(self.dingtalk_webhook_conn_id, host)
         return CustomRobotConfig(
             conn_id=self.dingtalk_webhook_conn_id,
-            host=normalise_host(conn.host or url_host, DEFAULT_HOST, conn.port),
+            host=host,
             token=Secret(token),
             secret=Secret(secret) if secret else None,
             connect_timeout=float(extra.get("connect_timeout") or DEFAULT_CONNECT_TIMEOUT),

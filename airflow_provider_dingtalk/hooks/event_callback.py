@@ -107,7 +107,11 @@ class DingTalkEventCallbackHook(BaseHook):
         """The connection's settings, checked; token and aes_key are registered with the secrets masker."""
         from airflow.sdk.log import mask_secret
 
-        config = CallbackConfig.from_connection(self.get_connection(self.dingtalk_callback_conn_id))
+        from airflow_provider_dingtalk.hooks.base import check_conn_type
+
+        conn = self.get_connection(self.dingtalk_callback_conn_id)
+        check_conn_type(self.dingtalk_callback_conn_id, conn.conn_type, self.conn_type)
+        config = CallbackConfig.from_connection(conn)
         mask_secret(config.token.reveal())
         mask_secret(config.aes_key.reveal())
         return config

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import mimetypes
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 from airflow_provider_dingtalk.exceptions import (
+    DingTalkAPIError,
     DingTalkError,
     DingTalkPartialSendError,
     DingTalkValidationError,
@@ -124,6 +126,7 @@ class DingTalkWorkNotificationHook(DingTalkBaseHook):
         dept_id_list: Sequence[int | str] | str | None = None,
         to_all_user: bool = False,
         agent_id: int | str | None = None,
+        on_repeated_send: Callable[[int], None] | None = None,
     ) -> list[int]:
         """Send a work notification, in as many calls as DingTalk's per-call caps need.
 
@@ -139,13 +142,17 @@ class DingTalkWorkNotificationHook(DingTalkBaseHook):
         :param to_all_user: send to the whole organisation (DingTalk allows this 3 times a day);
             cannot be combined with the lists.
         :param agent_id: the app's AgentId; defaults to the connection's ``agent_id`` extra.
+        :param on_repeated_send: called with the task id of a call that was repeated after an attempt
+            got no answer. DingTalk may have sent the lost attempt, and then reports the repeat's
+            recipients as filtered with 143106 (the same content the same day) although they got it.
         :return: the task ids, one per call.
         :raises DingTalkValidationError: bad message or recipients, before anything is sent.
         :raises DingTalkPartialSendError: a later call failed after earlier ones were sent.
         """
+        to_all_user = check.flag(to_all_user, "to_all_user")
         rendered = _render(message)
-        users = _dedup(_userid(u) for u in _as_list(userid_list))
-        depts = _dedup(_dept_id(d) for d in _as_list(dept_id_list))
+        users = _dedup(_userid(u) for u in check.id_list(userid_list, "userid_list"))
+        depts = _dedup(_dept_id(d) for d in check.id_list(dept_id_list, "dept_id_list"))
         if to_all_user and (users or depts):
             raise DingTalkValidationError(
                 "to_all_user", "cannot be combined with userid_list or dept_id_list; give one or the other"
@@ -161,7 +168,7 @@ class DingTalkWorkNotificationHook(DingTalkBaseHook):
                 "DingTalk allows this 3 times a day per app."
             )
             body = {"agent_id": agent, "to_all_user": True, "msg": rendered}
-            return [self._send_chunk(body)]
+            return [self._send_chunk(body, on_repeated_send)]
         user_chunks = _chunks(users, MAX_USERIDS_PER_CALL)
         dept_chunks = _chunks(depts, MAX_DEPT_IDS_PER_CALL)
         calls = max(len(user_chunks), len(dept_chunks))
@@ -175,7 +182,7 @@ class DingTalkWorkNotificationHook(DingTalkBaseHook):
             if chunk_depts:
                 body["dept_id_list"] = ",".join(chunk_depts)
             try:
-                task_id = self._send_chunk(body)
+                task_id = self._send_chunk(body, on_repeated_send)
             except DingTalkError as exc:
                 if not sent:
                     raise
@@ -318,9 +325,20 @@ class DingTalkWorkNotificationHook(DingTalkBaseHook):
             raise DingTalkValidationError("agent_id", f"must be the app's numeric AgentId, not {text!r}")
         return int(text)
 
-    def _send_chunk(self, body: dict[str, Any]) -> int:
-        answer = self.call_oapi("POST", SEND_PATH, json=body)
-        return int(answer["task_id"])
+    def _send_chunk(self, body: dict[str, Any], on_repeated_send: Callable[[int], None] | None) -> int:
+        lost: list[bool] = []
+        answer = self.call_oapi(
+            "POST",
+            SEND_PATH,
+            json=body,
+            on_no_answer=partial(lost.append, True) if on_repeated_send else None,
+        )
+        task_id = answer.get("task_id")
+        if isinstance(task_id, bool) or not str(task_id).isdigit():
+            raise DingTalkAPIError(errmsg="the send was answered without a task_id", api=SEND_PATH)
+        if lost and on_repeated_send:
+            on_repeated_send(int(str(task_id)))
+        return int(str(task_id))
 
 
 def _render(msg: Message | Mapping[str, Any]) -> dict[str, Any]:
@@ -342,15 +360,6 @@ def _dept_id(value: object) -> str:
     if isinstance(value, bool) or not text.isdigit():
         raise DingTalkValidationError("dept_id_list", f"each department id must be a number, not {value!r}")
     return str(int(text))
-
-
-def _as_list(values: Sequence[Any] | str | None) -> list[Any]:
-    """A list, or DingTalk's own comma-separated form (iterating a string would give one id per letter)."""
-    if values is None:
-        return []
-    if isinstance(values, str):
-        return [v for v in values.split(",") if v.strip()]
-    return list(values)
 
 
 def _dedup(values: Iterable[str]) -> list[str]:

@@ -7,7 +7,9 @@ renderer can check and build in one expression. Values are never echoed: URLs ma
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterable, Mapping
 from typing import Literal
 
 from airflow_provider_dingtalk._json import utf8_len
@@ -25,16 +27,118 @@ BUTTON_URL_MAX_CHARS = 500
 
 
 def text(value: object, field: str, *, max_chars: int | None = None) -> str:
-    """A required, non-blank string of at most ``max_chars`` characters."""
+    """A required, non-blank string of at most ``max_chars`` characters, encodable as UTF-8."""
     if not isinstance(value, str):
         raise DingTalkValidationError(field, f"must be a string, not {type(value).__name__}")
     if not value.strip():
         raise DingTalkValidationError(field, "must not be empty")
+    _utf8(value, field)
     if max_chars is not None and len(value) > max_chars:
         raise DingTalkValidationError(
             field, f"is too long: DingTalk allows {max_chars} characters", size=len(value), limit=max_chars
         )
     return value
+
+
+def _utf8(value: str, field: str) -> None:
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise DingTalkValidationError(
+                field, "is not valid text: it holds a lone surrogate (a half of a UTF-16 pair)"
+            ) from None
+
+
+# What a template renders when a list of ids was not a list of ids (native rendering off).
+_MISSING_TEXT = frozenset({"none", "null", "undefined"})
+_REPR_MARKS = frozenset("'\"[]{}()")
+
+
+def id_list(value: object, field: str, *, indexed: bool = False) -> list[str | int]:
+    """Recipient ids from a list, or from the text a template renders: ``"u1,u2"`` or JSON ``'["u1","u2"]'``.
+
+    Refused, naming ``field``: text that is a missing value (``"None"``), a Python list's or dict's
+    text (``"['u1', 'u2']"``, what Jinja renders for a list unless the DAG renders native objects), a
+    mapping (its keys are not recipients), a number or anything else that is not a list, and items
+    that are not text or whole numbers, are ``"None"``, hold quotes or brackets, or are not valid text.
+    Blank items of a comma-separated string are dropped; the caller decides whether none is an error.
+
+    :param indexed: name an item's error ``field[i]`` rather than ``field``.
+    """
+    if value is None:
+        return []
+    if isinstance(value, str):
+        items: list[object] = _ids_from_text(value, field)
+    elif isinstance(value, Mapping | bytes | bytearray) or not isinstance(value, Iterable):
+        raise DingTalkValidationError(
+            field, f"must be a list of ids or a comma-separated string, not {type(value).__name__}"
+        )
+    else:
+        items = list(value)
+    ids: list[str | int] = []
+    for i, item in enumerate(items):
+        where = f"{field}[{i}]" if indexed else field
+        if isinstance(item, int) and not isinstance(item, bool):
+            ids.append(item)
+            continue
+        if not isinstance(item, str):
+            raise DingTalkValidationError(where, f"each id must be text, not {type(item).__name__}")
+        _utf8(item, where)
+        item = item.strip()
+        if item.lower() in _MISSING_TEXT or _REPR_MARKS.intersection(item):
+            raise DingTalkValidationError(
+                where, f"{item[:40]!r} is not an id: a missing value or a list's text was rendered"
+            )
+        ids.append(item)
+    return ids
+
+
+def _ids_from_text(value: str, field: str) -> list[object]:
+    stripped = value.strip()
+    if stripped.lower() in _MISSING_TEXT:
+        raise DingTalkValidationError(
+            field, f"rendered to {stripped[:20]!r}: the value it was made from is missing"
+        )
+    if stripped[:1] in ("[", "{", "("):
+        try:
+            parsed = json.loads(stripped)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, list):
+            return list(parsed)
+        raise DingTalkValidationError(
+            field,
+            "is the text of a Python list or dict, not ids: pass the list itself (the DAG's "
+            "render_template_as_native_obj=True), or render it as JSON ({{ ids | tojson }}) "
+            "or as 'u1,u2' ({{ ids | join(',') }})",
+        )
+    return [item for item in stripped.split(",") if item.strip()]
+
+
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+
+
+def flag(value: object, field: str) -> bool:
+    """A boolean that may arrive as text (params, XCom, a rendered template): ``"false"`` is False.
+
+    Accepts ``True``/``False``, the ints 1 and 0, and (any case, spaces ignored) true/false, 1/0,
+    yes/no, on/off. Anything else (``"None"``, ``""``, a typo) is refused: guessing could send to a
+    whole organisation.
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in _TRUE or word in _FALSE:
+            return word in _TRUE
+    shown = repr(value) if isinstance(value, str | int) else type(value).__name__
+    raise DingTalkValidationError(
+        field, f"must be true or false (or 1/0, yes/no, on/off as text), not {shown[:40]}"
+    )
 
 
 def url(value: object, field: str, *, max_chars: int | None = None) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from airflow_provider_dingtalk._json import dumps
@@ -26,6 +27,9 @@ from airflow_provider_dingtalk.messages.model import (
 
 CUSTOM_ROBOT_MAX_BYTES = 20000
 """The webhook rejects bodies over 20000 bytes (errcode 460101)."""
+MSG_UUID_MAX_CHARS = 64
+"""The provider's bound on a ``msgUuid``: DingTalk documents none, and 64 fits a UUID or hash in any form."""
+_MSG_UUID = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def to_custom_robot(
@@ -41,6 +45,8 @@ def to_custom_robot(
     :param msg_uuid: idempotency key, so that a retried send is not shown twice.
     :raises DingTalkValidationError: naming the field, size and limit, before anything is sent.
     """
+    if mentions is not None:
+        mentions = replace(mentions, at_all=check.flag(mentions.at_all, "at.isAtAll"))
     body: dict[str, Any]
     match message:
         case Text():
@@ -74,7 +80,9 @@ def to_custom_robot(
                 "at", f"only Text and Markdown messages can @-mention, not {type(message).__name__}"
             )
     if msg_uuid is not None:
-        body["msgUuid"] = check.text(msg_uuid, "msgUuid")
+        body["msgUuid"] = check.text(msg_uuid, "msgUuid", max_chars=MSG_UUID_MAX_CHARS)
+        if not _MSG_UUID.fullmatch(msg_uuid):
+            raise DingTalkValidationError("msgUuid", "may hold only letters, digits, '-' and '_'")
     check.within_bytes(dumps(body), "body", CUSTOM_ROBOT_MAX_BYTES)
     return body
 
@@ -132,7 +140,7 @@ def _action_card(card: ActionCard) -> dict[str, Any]:
             buttons.append({"title": btn.title, "actionURL": btn.url})
         body["btns"] = buttons
     body["btnOrientation"] = check.choice(card.btn_orientation, f"{p}.btnOrientation", ("0", "1"))
-    body["hideAvatar"] = "1" if card.hide_avatar else "0"
+    body["hideAvatar"] = "1" if check.flag(card.hide_avatar, f"{p}.hideAvatar") else "0"
     return body
 
 

@@ -88,7 +88,7 @@ class DingTalkAppRobotNotifier(DingTalkBaseNotifier):
                 )
             else:
                 hook.send_robot_direct_message(
-                    message, user_ids=as_list(self.user_ids), robot_code=self.robot_code or None
+                    message, user_ids=as_list(self.user_ids, "user_ids"), robot_code=self.robot_code or None
                 )
         except Exception as exc:
             self.log.error("DingTalk app-robot alert not delivered: %s", describe_error(exc))

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from airflow_provider_dingtalk.messages._checks import flag
 from airflow_provider_dingtalk.notifications._alert import default_alert, fit_alert
 from airflow_provider_dingtalk.notifications._base import (
     DEFAULT_TIMEOUT,
@@ -74,9 +75,9 @@ class DingTalkCustomRobotNotifier(DingTalkBaseNotifier):
         super().__init__(text=text, title=title, timeout=timeout, retry_policy=retry_policy, context=context)
         self.at_mobiles = at_mobiles
         self.at_user_ids = at_user_ids
-        self.at_all = at_all
+        self.at_all = flag(at_all, "at_all")
         self.dingtalk_webhook_conn_id = dingtalk_webhook_conn_id
-        self.fold_storms = fold_storms
+        self.fold_storms = flag(fold_storms, "fold_storms")
         self.clock = clock
         self.sleep = sleep
 
@@ -112,7 +113,7 @@ class DingTalkCustomRobotNotifier(DingTalkBaseNotifier):
         from airflow_provider_dingtalk.messages import Mentions
         from airflow_provider_dingtalk.operators._common import as_list
 
-        mobiles, user_ids = as_list(self.at_mobiles), as_list(self.at_user_ids)
+        mobiles, user_ids = as_list(self.at_mobiles, "at_mobiles"), as_list(self.at_user_ids, "at_user_ids")
         if not (mobiles or user_ids or self.at_all):
             return None
         return Mentions(mobiles=mobiles, user_ids=user_ids, at_all=self.at_all)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_provider_dingtalk.exceptions import DingTalkValidationError
 from airflow_provider_dingtalk.messages import Markdown, Message, Text
+from airflow_provider_dingtalk.messages._checks import id_list
 
 M = TypeVar("M")  # a message object, or (work notifications) a raw ``msg`` dict
 
@@ -49,12 +50,10 @@ def check_robot_target(open_conversation_id: str | None, user_ids: Sequence[str]
         )
 
 
-def as_list(value: Sequence[str] | str | None) -> list[str]:
-    """A list, or a comma-separated string (what a template renders to), as a list of non-empty items."""
-    if value is None:
-        return []
-    items = value.split(",") if isinstance(value, str) else value
-    return [str(i).strip() for i in items if str(i).strip()]
+def as_list(value: Sequence[str] | str | None, field: str) -> list[str]:
+    """Ids from a list or the text a template renders (``"u1,u2"``, JSON), checked as
+    :func:`~airflow_provider_dingtalk.messages._checks.id_list` says; blank items dropped."""
+    return [str(i) for i in id_list(value, field) if str(i).strip()]
 
 
 class RenderMessageFields:

@@ -100,6 +100,6 @@ class DingTalkAppRobotOperator(RenderMessageFields, BaseOperator):
                 cool_app_code=self.cool_app_code,
             )
         results = self.hook.send_robot_direct_message(
-            message, user_ids=as_list(self.user_ids), robot_code=self.robot_code or None
+            message, user_ids=as_list(self.user_ids, "user_ids"), robot_code=self.robot_code or None
         )
         return [r.process_query_key for r in results]

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_dingtalk.messages._checks import flag
+
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
@@ -82,7 +84,7 @@ class DingTalkRegisterCallbackOperator(_CallbackOperator):
         self.url = url
         self.token = token
         self.aes_key = aes_key
-        self.update_if_exists = update_if_exists
+        self.update_if_exists = flag(update_if_exists, "update_if_exists")
         self.dingtalk_callback_conn_id = dingtalk_callback_conn_id
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:

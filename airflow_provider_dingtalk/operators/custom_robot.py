@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_dingtalk.messages import Mentions, Message
+from airflow_provider_dingtalk.messages._checks import flag
 from airflow_provider_dingtalk.operators._common import (
     RenderMessageFields,
     as_list,
@@ -38,7 +39,7 @@ class DingTalkCustomRobotOperator(RenderMessageFields, BaseOperator):
     :param title: the title of a ``markdown`` message.
     :param at_mobiles: mobile numbers to @-mention: a list or a comma-separated string.
     :param at_user_ids: DingTalk user ids to @-mention: a list or a comma-separated string.
-    :param at_all: @-mention everyone in the group.
+    :param at_all: @-mention everyone in the group (templated; ``"false"`` is False).
     :param dingtalk_webhook_conn_id: a ``dingtalk_webhook`` connection.
     """
 
@@ -49,6 +50,7 @@ class DingTalkCustomRobotOperator(RenderMessageFields, BaseOperator):
         "title",
         "at_mobiles",
         "at_user_ids",
+        "at_all",
         "dingtalk_webhook_conn_id",
     )
     ui_color = "#3296fa"
@@ -84,10 +86,11 @@ class DingTalkCustomRobotOperator(RenderMessageFields, BaseOperator):
         return DingTalkCustomRobotHook(dingtalk_webhook_conn_id=self.dingtalk_webhook_conn_id)
 
     def execute(self, context: Context) -> None:
-        mobiles, user_ids = as_list(self.at_mobiles), as_list(self.at_user_ids)
+        mobiles, user_ids = as_list(self.at_mobiles, "at_mobiles"), as_list(self.at_user_ids, "at_user_ids")
+        at_all = flag(self.at_all, "at_all")
         mentions = (
-            Mentions(mobiles=mobiles, user_ids=user_ids, at_all=self.at_all)
-            if mobiles or user_ids or self.at_all
+            Mentions(mobiles=mobiles, user_ids=user_ids, at_all=at_all)
+            if mobiles or user_ids or at_all
             else None
         )
         self.hook.send(build_message(self.message, self.text, self.markdown, self.title), mentions=mentions)

@@ -22,6 +22,7 @@ except ImportError:  # older task SDKs
 
 from airflow_provider_dingtalk.exceptions import DingTalkError, DingTalkValidationError
 from airflow_provider_dingtalk.messages import Message
+from airflow_provider_dingtalk.messages._checks import flag
 from airflow_provider_dingtalk.operators._common import RenderMessageFields, build_message, check_shorthand
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_dingtalk.hooks.work_notification import DingTalkWorkNotificationHook
 
+SAME_CONTENT_TODAY = "143106"
 # What DingTalk's per-recipient flow-control codes mean (the table on its getsendresult page, "Gets the
 # result of sending messages asynchronously" on help.dingtalk.io), for the delivery report.
 FORBIDDEN_CODES = {
@@ -74,6 +76,8 @@ class DingTalkMessageOperator(_DingTalkAppOperator):
     :param userid_list: user ids: a list, or a comma-separated string (what templates render to).
     :param dept_id_list: department ids: a list, or a comma-separated string.
     :param to_all_user: send to the whole organisation (DingTalk allows 3 a day); not with the lists.
+        Templated; text such as ``"false"`` is read strictly (true/false, 1/0, yes/no, on/off), as it
+        is for every flag of the provider's operators and notifiers.
     :param agent_id: the app's AgentId; defaults to the connection's ``agent_id`` extra.
     :param dingtalk_conn_id: a ``dingtalk`` connection.
     :param wait_for_delivery: wait until DingTalk has finished sending, then log who did not get it.
@@ -92,6 +96,7 @@ class DingTalkMessageOperator(_DingTalkAppOperator):
         "title",
         "userid_list",
         "dept_id_list",
+        "to_all_user",
         "agent_id",
         "dingtalk_conn_id",
     )
@@ -126,10 +131,10 @@ class DingTalkMessageOperator(_DingTalkAppOperator):
         self.title = title
         self.userid_list = userid_list
         self.dept_id_list = dept_id_list
-        self.to_all_user = to_all_user
-        self.wait_for_delivery = wait_for_delivery or fail_on_undelivered
-        self.fail_on_undelivered = fail_on_undelivered
-        self.deferrable = deferrable
+        self.to_all_user = to_all_user  # templated: checked by the hook once rendered
+        self.fail_on_undelivered = flag(fail_on_undelivered, "fail_on_undelivered")
+        self.wait_for_delivery = flag(wait_for_delivery, "wait_for_delivery") or self.fail_on_undelivered
+        self.deferrable = flag(deferrable, "deferrable")
         self.poll_interval = poll_interval
         self.timeout = timeout
 
@@ -147,12 +152,14 @@ class DingTalkMessageOperator(_DingTalkAppOperator):
         message = self._message()
         if isinstance(message, Message):
             message = self.hook.upload_message_media(message)
+        repeated: list[int] = []
         task_ids = self.hook.send_work_notification(
             message,
             userid_list=self.userid_list,
             dept_id_list=self.dept_id_list,
             to_all_user=self.to_all_user,
             agent_id=self.agent_id,
+            on_repeated_send=repeated.append,
         )
         if not self.wait_for_delivery:
             return task_ids
@@ -168,20 +175,26 @@ class DingTalkMessageOperator(_DingTalkAppOperator):
                     end_time=time.time() + self.timeout,
                 ),
                 method_name="execute_complete",
+                kwargs={"repeated": repeated},
                 # a backstop: the trigger reports its own timeout first, with the pending task ids
                 timeout=timedelta(seconds=self.timeout + 10 * self.poll_interval),
             )
-        self._report(self._wait_in_worker(task_ids))
+        self._report(self._wait_in_worker(task_ids), repeated)
         return task_ids
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> list[int]:
-        """Resume when :class:`.DingTalkDeliveryTrigger` saw every task finish (or time out)."""
+    def execute_complete(
+        self, context: Context, event: dict[str, Any], repeated: Sequence[int] = ()
+    ) -> list[int]:
+        """Resume when :class:`.DingTalkDeliveryTrigger` saw every task finish (or time out).
+
+        :param repeated: task ids whose send was repeated after a lost answer (see :meth:`_report`).
+        """
         task_ids = [int(t) for t in event.get("task_ids", [])]
         if event.get("status") == "timeout":
             raise DingTalkError(self._timeout_text(event.get("pending", [])))
         if event.get("status") != "done":
             raise DingTalkError(f"Waiting for delivery of task(s) {task_ids} failed: {event.get('message')}")
-        self._report(event["results"])
+        self._report(event["results"], repeated)
         return task_ids
 
     def _wait_in_worker(self, task_ids: list[int]) -> dict[str, dict[str, Any]]:
@@ -204,8 +217,13 @@ class DingTalkMessageOperator(_DingTalkAppOperator):
             "were sent and may still arrive; raise timeout= to wait longer."
         )
 
-    def _report(self, results: Mapping[str, Mapping[str, Any]]) -> None:
-        """Log who did not get the message, and fail when asked to."""
+    def _report(self, results: Mapping[str, Mapping[str, Any]], repeated: Sequence[int]) -> None:
+        """Log who did not get the message, and fail when asked to.
+
+        A 143106 (same content the same day) on a task whose send was repeated after a lost answer is
+        the lost attempt's delivery, not a failure: DingTalk sent that one, then filtered the repeat.
+        """
+        repeats = {str(t) for t in repeated}
         from airflow_provider_dingtalk.hooks.work_notification import SendResult
 
         problems = []
@@ -223,6 +241,13 @@ class DingTalkMessageOperator(_DingTalkAppOperator):
                     f"invalid departments {result.invalid_dept_id_list}"
                 )
             for item in result.forbidden_list:
+                if item.code == SAME_CONTENT_TODAY and str(task_id) in repeats:
+                    self.log.info(
+                        "Task %s: %s got it from the first attempt, whose answer was lost "
+                        "(DingTalk filtered the repeat as the same content today, %s).",
+                        task_id, item.userid, SAME_CONTENT_TODAY,
+                    )  # fmt: skip
+                    continue
                 why = FORBIDDEN_CODES.get(item.code, "filtered by DingTalk")
                 problems.append(f"task {task_id}: {item.userid} not sent, code {item.code} ({why})")
             listed = {f.userid for f in result.forbidden_list}

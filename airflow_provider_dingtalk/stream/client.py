@@ -186,7 +186,7 @@ class DingTalkStreamClient:
     @classmethod
     def from_app(cls, app: AppConfig, **kwargs: Any) -> DingTalkStreamClient:
         """A client for the app of a ``dingtalk`` connection (``DingTalkBaseHook.app``)."""
-        return cls(app_key=app.app_key, app_secret=app.app_secret, api_host=app.api_host, **kwargs)
+        return cls(app_key=app.app_key, app_secret=app.app_secret, api_host=app.v1_host(), **kwargs)
 
     async def messages(self) -> AsyncIterator[StreamMessage]:
         """EVENT and CALLBACK frames, across reconnects, until cancelled.

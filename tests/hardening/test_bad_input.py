@@ -238,12 +238,48 @@ HOOK_CASES = [
     Case("no recipients", lambda: send_wn(Text(content="x"), userid_list=[]), "userid_list"),
     Case("user id with comma", lambda: send_wn(Text(content="x"), userid_list=["a,b"]), "userid_list"),
     Case("user id not a string", lambda: send_wn(Text(content="x"), userid_list=[7]), "userid_list"),
+    # recipients as a template renders what was not a list of ids (native rendering off)
+    Case("userid_list 'None'", lambda: send_wn(Text(content="x"), userid_list="None"), "userid_list"),
+    Case("userid_list '[]'", lambda: send_wn(Text(content="x"), userid_list="[]"), "userid_list"),
+    Case(
+        "userid_list a Python list's repr",
+        lambda: send_wn(Text(content="x"), userid_list="['u1', 'u2']"),
+        "userid_list",
+    ),
+    Case("userid_list a dict", lambda: send_wn(Text(content="x"), userid_list={"u1": 1}), "userid_list"),  # type: ignore[arg-type]
+    Case("userid_list an int", lambda: send_wn(Text(content="x"), userid_list=42), "userid_list"),  # type: ignore[arg-type]
+    Case(
+        "user id with a lone surrogate",
+        lambda: send_wn(Text(content="x"), userid_list=["u\ud800"]),
+        "userid_list",
+    ),
+    Case(
+        "user id 'None' in a list",
+        lambda: send_wn(Text(content="x"), userid_list="user1,None"),
+        "userid_list",
+    ),
+    Case(
+        "dept_id_list 'None'",
+        lambda: send_wn(Text(content="x"), userid_list=None, dept_id_list="None"),
+        "dept_id_list",
+    ),
+    Case(
+        "dept_id_list a dict",
+        lambda: send_wn(Text(content="x"), userid_list=None, dept_id_list={1: "sales"}),  # type: ignore[arg-type]
+        "dept_id_list",
+    ),
     Case(
         "dept id not a number",
         lambda: send_wn(Text(content="x"), userid_list=None, dept_id_list=["sales"]),
         "dept_id_list",
     ),
     Case("to_all_user with a list", lambda: send_wn(Text(content="x"), to_all_user=True), "to_all_user"),
+    Case(
+        "to_all_user 'flase'",
+        lambda: send_wn(Text(content="x"), userid_list=None, to_all_user="flase"),
+        "to_all_user",
+    ),
+    Case("to_all_user 'None'", lambda: send_wn(Text(content="x"), to_all_user="None"), "to_all_user"),
     Case("agent_id not a number", lambda: send_wn(Text(content="x"), agent_id="abc"), "agent_id"),
     Case("agent_id True", lambda: send_wn(Text(content="x"), agent_id=True), "agent_id"),
     Case("progress task_id not a number", lambda: work().get_send_progress("abc"), "task_id"),  # type: ignore[arg-type]
@@ -285,6 +321,21 @@ HOOK_CASES = [
         "user_ids",
     ),
     Case(
+        "user_ids a dict",
+        lambda: app_robot().send_robot_direct_message(Text(content="x"), user_ids={"user1": 1}),  # type: ignore[arg-type]
+        "user_ids",
+    ),
+    Case(
+        "user_ids an int",
+        lambda: app_robot().send_robot_direct_message(Text(content="x"), user_ids=7),  # type: ignore[arg-type]
+        "user_ids",
+    ),
+    Case(
+        "user_ids lone surrogate",
+        lambda: app_robot().send_robot_direct_message(Text(content="x"), user_ids=["\udfff"]),
+        "user_ids[0]",
+    ),
+    Case(
         "user_ids blank item",
         lambda: app_robot().send_robot_direct_message(Text(content="x"), user_ids=["user1", ""]),
         "user_ids[1]",
@@ -302,6 +353,24 @@ HOOK_CASES = [
         20,
     ),
     Case("robot OA", lambda: webhook().send(OA(message_url=URL, head_text="h")), "msgtype"),
+    Case(
+        "robot msgUuid 10,000 chars",
+        lambda: webhook().send(Text(content="x"), msg_uuid="u" * 10000),
+        "msgUuid",
+        64,
+    ),
+    Case("robot msgUuid with a space", lambda: webhook().send(Text(content="x"), msg_uuid="a b"), "msgUuid"),
+    Case(
+        "robot mention lone surrogate",
+        lambda: webhook().send(Text(content="x"), mentions=Mentions(user_ids=["\ud800"])),
+        "at.atUserIds[0]",
+    ),
+    Case(
+        "robot at_all 'maybe'",
+        lambda: webhook().send(Text(content="x"), mentions=Mentions(at_all="maybe")),  # type: ignore[arg-type]
+        "at.isAtAll",
+    ),
+    Case("robot hide_avatar 'x'", lambda: webhook().send(card(hide_avatar="x")), "actionCard.hideAvatar"),
     Case("robot feed card empty", lambda: webhook().send(FeedCard(links=[])), "feedCard.links"),
     Case(
         "robot feed picURL ftp",
@@ -404,9 +473,7 @@ OPERATOR_CASES = [
     ),
     Case(
         "robot op with both targets",
-        lambda: DingTalkAppRobotOperator(
-            task_id="t", text="x", open_conversation_id="cid", user_ids=["u"]
-        ),
+        lambda: DingTalkAppRobotOperator(task_id="t", text="x", open_conversation_id="cid", user_ids=["u"]),
         "open_conversation_id",
     ),
     Case(
@@ -440,6 +507,35 @@ OPERATOR_CASES = [
         "message op recipients render empty",
         rendered(DingTalkMessageOperator(task_id="t", text="x", userid_list="{{ '' }}")),
         "userid_list",
+    ),
+    Case(
+        "message op to_all_user renders to 'None'",
+        rendered(DingTalkMessageOperator(task_id="t", text="x", dept_id_list="1", to_all_user="{{ None }}")),
+        "to_all_user",
+    ),
+    Case(
+        "message op wait_for_delivery 'yes please'",
+        lambda: DingTalkMessageOperator(
+            task_id="t", text="x", userid_list="u", wait_for_delivery="yes please"
+        ),  # type: ignore[arg-type]
+        "wait_for_delivery",
+    ),
+    Case(
+        "webhook op at_all renders to ''",
+        rendered(DingTalkCustomRobotOperator(task_id="t", text="x", at_all="{{ '' }}")),  # type: ignore[arg-type]
+        "at_all",
+    ),
+    Case(
+        "register op update_if_exists 'sure'",
+        lambda: DingTalkRegisterCallbackOperator(
+            task_id="t",
+            call_back_tags=["user_add_org"],
+            url=URL,
+            token="t",
+            aes_key=AES_KEY,
+            update_if_exists="sure",  # type: ignore[arg-type]
+        ),
+        "update_if_exists",
     ),
     Case(
         "message op agent_id renders to text",
@@ -476,6 +572,36 @@ OPERATOR_CASES = [
         ),
         "msgParam",
         15000,
+    ),
+    Case(
+        "message op recipients render to 'None'",
+        rendered(DingTalkMessageOperator(task_id="t", text="x", userid_list="{{ None }}")),
+        "userid_list",
+    ),
+    Case(
+        "message op recipients render to a Python list's repr",
+        rendered(DingTalkMessageOperator(task_id="t", text="x", userid_list="{{ ['u1', 'u2'] }}")),
+        "userid_list",
+    ),
+    Case(
+        "robot op user_ids render to a Python list's repr",
+        rendered(DingTalkAppRobotOperator(task_id="t", text="x", user_ids="{{ ['u1', 'u2'] }}")),
+        "user_ids",
+    ),
+    Case(
+        "robot op user_ids render to 'None'",
+        rendered(DingTalkAppRobotOperator(task_id="t", text="x", user_ids="{{ None }}")),
+        "user_ids",
+    ),
+    Case(
+        "webhook op at_user_ids render to a Python list's repr",
+        rendered(DingTalkCustomRobotOperator(task_id="t", text="x", at_user_ids="{{ ['u1'] }}")),
+        "at_user_ids",
+    ),
+    Case(
+        "webhook op at_mobiles render to 'None'",
+        rendered(DingTalkCustomRobotOperator(task_id="t", text="x", at_mobiles="{{ None }}")),
+        "at_mobiles",
     ),
     Case(
         "robot op user_ids render empty",
@@ -537,6 +663,7 @@ OPERATOR_CASES = [
     Case("notifier without recipients", lambda: DingTalkNotifier(), "userid_list"),
     Case("robot notifier without a target", lambda: DingTalkAppRobotNotifier(), "open_conversation_id"),
     Case("notifier timeout 0", lambda: DingTalkCustomRobotNotifier(timeout=0), "timeout"),
+    Case("robot notifier at_all 'False!'", lambda: DingTalkCustomRobotNotifier(at_all="False!"), "at_all"),  # type: ignore[arg-type]
 ]
 
 
@@ -562,6 +689,16 @@ NOTIFIER_CASES = [
         "app robot: user_ids render empty",
         lambda: DingTalkAppRobotNotifier(user_ids="{{ '' }}", retry_policy=FAST),
         "user_ids",
+    ),
+    Case(
+        "app robot: user_ids a Python list's repr",
+        lambda: DingTalkAppRobotNotifier(user_ids="{{ ['u1', 'u2'] }}", retry_policy=FAST),
+        "user_ids",
+    ),
+    Case(
+        "work notification: userid_list renders to 'None'",
+        lambda: DingTalkNotifier(userid_list="{{ None }}", retry_policy=FAST),
+        "userid_list",
     ),
     Case(
         "app robot: blank group",

@@ -8,7 +8,7 @@ from airflow_provider_dingtalk.exceptions import DingTalkAPIError, DingTalkValid
 from airflow_provider_dingtalk.hooks.app_robot import DingTalkAppRobotHook
 from airflow_provider_dingtalk.messages import Markdown, Text
 from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
-from tests.helpers import FAST
+from tests.helpers import FAST, Logs
 
 GROUP = "/v1.0/robot/groupMessages/send"
 OTO = "/v1.0/robot/oToMessages/batchSend"
@@ -87,3 +87,21 @@ def test_rejected_token_is_refreshed_once(dingtalk_conn: DingTalkEmulator) -> No
     assert dingtalk_conn.calls("/v1.0/oauth2/accessToken") == 2
     assert [r.status for r in dingtalk_conn.requests(GROUP)] == [200, 400, 200]
     assert len(dingtalk_conn.inbox("app_robot_group")) == 2
+
+
+def test_filtered_users_are_reported_like_invalid_and_flow_controlled_ones(
+    dingtalk_conn: DingTalkEmulator, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    logs = Logs(caplog, capfd)
+    # DingTalk's batchSend answer can name users it filtered out (filteredStaffIdList, in DingTalk's
+    # SDK since 2.2.65); the emulator answers such a body through fault injection.
+    answer = {
+        "processQueryKey": "pqk-1",
+        "invalidStaffIdList": ["ghost"],
+        "flowControlledStaffIdList": ["busy"],
+        "filteredStaffIdList": ["quiet"],
+    }
+    dingtalk_conn.inject(OTO, status=200, body=answer)
+    [result] = hook().send_robot_direct_message(Text(content="hi"), user_ids=["ghost", "busy", "quiet", "ok"])
+    assert result.filtered_user_ids == ("quiet",)
+    assert "could not reach 3 user(s): ghost, busy, quiet" in logs.text

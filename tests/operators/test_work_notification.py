@@ -221,3 +221,55 @@ def test_deferrable_defaults_to_airflows_default_deferrable() -> None:
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "True"
+
+
+def _lost_first_answer(emulator: DingTalkEmulator) -> None:
+    """DingTalk sends the first attempt but its answer is lost; the retry is a same-day duplicate."""
+    from airflow_provider_dingtalk.hooks.work_notification import SEND_PATH
+
+    emulator.inject(SEND_PATH, drop="after")
+
+
+def test_fail_on_undelivered_passes_when_a_lost_answer_made_the_retry_a_duplicate(
+    dingtalk_conn: DingTalkEmulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _lost_first_answer(dingtalk_conn)
+    op = DingTalkMessageOperator(
+        task_id="t", text="once", userid_list=["user1"], fail_on_undelivered=True, poll_interval=0.2
+    )
+    assert len(op.execute({})) == 1  # type: ignore[arg-type]
+    assert [d.target for d in dingtalk_conn.inbox("work_notification")] == ["user1"]
+    assert len(dingtalk_conn.requests("/topapi/message/corpconversation/asyncsend_v2")) == 2
+    out = capsys.readouterr().out
+    assert "user1 got it from the first attempt, whose answer was lost" in out
+
+
+def test_the_same_excuse_holds_when_deferred(dingtalk_conn: DingTalkEmulator) -> None:
+    import asyncio
+
+    from airflow.sdk.exceptions import TaskDeferred
+
+    _lost_first_answer(dingtalk_conn)
+    op = DingTalkMessageOperator(
+        task_id="t", text="once", userid_list=["user1"], fail_on_undelivered=True, deferrable=True,
+        poll_interval=0.2,
+    )  # fmt: skip
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute({})  # type: ignore[arg-type]
+
+    async def first_event() -> dict[str, Any]:
+        async for event in deferred.value.trigger.run():
+            return dict(event.payload)
+        raise AssertionError("the trigger ended without an event")
+
+    event = asyncio.run(first_event())
+    assert op.execute_complete({}, event, **(deferred.value.kwargs or {})) == event["task_ids"]  # type: ignore[arg-type]
+
+
+def test_a_duplicate_without_a_lost_answer_still_fails(dingtalk_conn: DingTalkEmulator) -> None:
+    DingTalkMessageOperator(task_id="a", text="twice", userid_list=["user1"]).execute({})  # type: ignore[arg-type]
+    op = DingTalkMessageOperator(
+        task_id="b", text="twice", userid_list=["user1"], fail_on_undelivered=True, poll_interval=0.2
+    )
+    with pytest.raises(DingTalkError, match="143106"):
+        op.execute({})  # type: ignore[arg-type]
