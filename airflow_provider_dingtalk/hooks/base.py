@@ -152,6 +152,9 @@ class DingTalkBaseHook(BaseHook):
 
     :param dingtalk_conn_id: a connection of type ``dingtalk``.
     :param retry_policy: override the default retry policy (attempts, backoff, total time).
+    :param clock: seconds since the epoch; tests pass a fake one.
+    :param sleep: how to wait where DingTalk's rate limits ask for it (tests pass one that moves
+        their fake clock, e.g. :class:`~airflow_provider_dingtalk.testing.emulator.EmulatorTime`).
     """
 
     conn_name_attr = "dingtalk_conn_id"
@@ -165,12 +168,14 @@ class DingTalkBaseHook(BaseHook):
         *,
         retry_policy: RetryPolicy | None = None,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.dingtalk_conn_id = dingtalk_conn_id
         self.retry_policy = retry_policy or RetryPolicy()
-        self._clock = clock
+        self.clock = clock
+        self.sleep = sleep
         self._token_caches: dict[Family, TokenCache] = {}
 
     # -- configuration -------------------------------------------------------------------------
@@ -209,7 +214,7 @@ class DingTalkBaseHook(BaseHook):
             key=cache_key(host, family, self.app.app_key, secret),
             directory=directory,
             encryption_key=file_key(secret),
-            clock=self._clock,
+            clock=self.clock,
         )
         return cache
 

@@ -520,7 +520,8 @@ def test_a_passing_fault_is_retried_and_the_effect_happens_once(env: Env, op: Op
     result = op.run(env)
     elapsed = time.monotonic() - started
     _settle(env, op.path, delay)
-    assert elapsed < 2 * env.read_timeout + 2, "retried within a bounded time"
+    # Two read timeouts and FAST's waits; the slack is for a loaded CI machine, not for another attempt.
+    assert elapsed < 2 * env.read_timeout + 8, "retried within a bounded time"
     assert env.em.calls(op.path) - before == 2, "retried once"
     outcome = op.check(env, result, fault.lost)
     assert outcome is not False

@@ -21,7 +21,7 @@ from airflow_provider_dingtalk.hooks.work_notification import (
     ForbiddenUser,
     SendResult,
 )
-from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
+from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator, EmulatorTime
 from airflow_provider_dingtalk.testing.emulator.endpoints.media import media
 from airflow_provider_dingtalk.testing.emulator.endpoints.work_notification import work_notifications
 from tests.helpers import FAST
@@ -129,29 +129,34 @@ def test_raw_dict_and_departments(dingtalk_conn: DingTalkEmulator) -> None:
     assert body["agent_id"] == dingtalk_conn.app.agent_id
 
 
-def test_12345_users_take_three_calls(
+def test_12345_users_take_three_calls_a_minute_apart(
     dingtalk_conn: DingTalkEmulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    fake = EmulatorTime(dingtalk_conn)
     users = [f"user{i}" for i in range(12_345)]
-    task_ids = hook().send_work_notification(m.Text(content="all"), userid_list=users + users[:10])
+    paced = DingTalkWorkNotificationHook(retry_policy=FAST, clock=fake.clock, sleep=fake.sleep)
+    task_ids = paced.send_work_notification(m.Text(content="all"), userid_list=users + users[:10])
     assert len(task_ids) == 3 and len(set(task_ids)) == 3
     sizes = [len(r.body["userid_list"].split(",")) for r in dingtalk_conn.requests(SEND_PATH)]
     assert sizes == [MAX_USERIDS_PER_CALL, MAX_USERIDS_PER_CALL, 2_345]
-    # duplicates removed; but DingTalk takes 5,000 recipients a minute per app and the hook sends the
-    # chunks back to back, so the other 7,345 are filtered (143103), reported only by getsendresult
+    # DingTalk takes 5,000 recipients a minute per app and filters the rest (143103, reported only by
+    # getsendresult): the chunks go a minute apart, so everyone gets it, each user once
+    assert sorted(d.target for d in dingtalk_conn.inbox()) == sorted(users)
     tasks = work_notifications(dingtalk_conn.state).tasks
-    assert len(dingtalk_conn.inbox()) == 5_000
-    assert sum(len(tasks[t].forbidden) for t in task_ids) == 7_345
-    assert {f["code"] for t in task_ids for f in tasks[t].forbidden} == {"143103"}
+    assert [f for t in task_ids for f in tasks[t].forbidden] == []
+    assert 120 <= fake.slept <= 125
+    out = capsys.readouterr().out
+    assert "DingTalk takes 5,000 recipients a minute per app: waiting" in out
     # a batched send leaves one summary line with every task id in the task log
-    assert f"sent in 3 calls to 12345 users and 0 departments: task ids {task_ids}" in capsys.readouterr().out
+    assert f"sent in 3 calls to 12345 users and 0 departments: task ids {task_ids}" in out
 
 
 def test_department_cap_and_dedup_keep_order(dingtalk_conn: DingTalkEmulator) -> None:
     depts = [*range(1, 1001), 3, 2, 1]
-    hook().send_work_notification(
-        m.Text(content="d"), userid_list=["user2", "user1", "user2"], dept_id_list=depts
-    )
+    fake = EmulatorTime(dingtalk_conn)
+    paced = DingTalkWorkNotificationHook(retry_policy=FAST, clock=fake.clock, sleep=fake.sleep)
+    users = ["user2", "user1", "user2"]
+    paced.send_work_notification(m.Text(content="d"), userid_list=users, dept_id_list=depts)
     bodies = [r.body for r in dingtalk_conn.requests(SEND_PATH)]
     assert [len(b["dept_id_list"].split(",")) for b in bodies] == [MAX_DEPT_IDS_PER_CALL] * 2
     assert bodies[0]["userid_list"] == "user2,user1" and "userid_list" not in bodies[1]
@@ -227,8 +232,10 @@ def test_to_all_user_warns(dingtalk_conn: DingTalkEmulator, capsys: pytest.Captu
 def test_partial_failure_names_sent_and_unsent(dingtalk_conn: DingTalkEmulator) -> None:
     users = [f"user{i}" for i in range(12_000)]
     dingtalk_conn.inject(SEND_PATH, errcode=60011, errmsg="no permission", skip=2)  # the 3rd call fails
+    fake = EmulatorTime(dingtalk_conn)
+    paced = DingTalkWorkNotificationHook(retry_policy=FAST, clock=fake.clock, sleep=fake.sleep)
     with pytest.raises(DingTalkPartialSendError) as err:
-        hook().send_work_notification(m.Text(content="big"), userid_list=users)
+        paced.send_work_notification(m.Text(content="big"), userid_list=users)
     exc = err.value
     sent_task_ids = [r.response["task_id"] for r in dingtalk_conn.requests(SEND_PATH)[:2]]
     assert [s["task_id"] for s in exc.sent] == sent_task_ids
@@ -236,8 +243,7 @@ def test_partial_failure_names_sent_and_unsent(dingtalk_conn: DingTalkEmulator) 
     assert exc.unsent == {"userid_list": users[10_000:], "dept_id_list": []}
     assert isinstance(exc.cause, DingTalkAPIError) and exc.cause.errcode == 60011
     assert all(str(t) in str(exc) for t in sent_task_ids) and "userid_list: 2000" in str(exc)
-    # the 2nd chunk was accepted, but beyond DingTalk's 5,000 recipients a minute (filtered, 143103)
-    assert [d.target for d in dingtalk_conn.inbox()] == users[:5_000]
+    assert [d.target for d in dingtalk_conn.inbox()] == users[:10_000]
 
 
 def test_first_chunk_failing_raises_the_plain_error(dingtalk_conn: DingTalkEmulator) -> None:
