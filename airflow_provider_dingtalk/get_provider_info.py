@@ -51,6 +51,7 @@ def get_provider_info() -> dict[str, Any]:
                     f"{_PKG}.hooks.app_robot",
                     f"{_PKG}.hooks.callback",
                     f"{_PKG}.hooks.event_callback",
+                    f"{_PKG}.hooks.interactive_card",
                 ],
             }
         ],
