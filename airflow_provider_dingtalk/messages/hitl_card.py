@@ -197,3 +197,29 @@ def check_params(params: Mapping[str, Any], *, field: str = "card_param_map") ->
             raise DingTalkValidationError(
                 f"{field}[{key!r}]", "value is too long (bytes)", size=size, limit=PARAM_VALUE_MAX_BYTES
             )
+
+
+def parse_user_map(raw: Any, *, field: str = "hitl_users") -> dict[str, str]:
+    """The ``dingtalk`` connection's ``hitl_users``: ``{"<DingTalk userId>": "<Airflow user id>"}``.
+
+    A JSON object or its text; empty or absent means nobody may answer from DingTalk (the safe default).
+    """
+    if raw in (None, "", {}):
+        return {}
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            raise DingTalkValidationError(
+                field, "must be a JSON object of DingTalk userId to Airflow user id"
+            ) from None
+    if not isinstance(raw, Mapping):
+        raise DingTalkValidationError(field, "must be an object of DingTalk userId to Airflow user id")
+    users: dict[str, str] = {}
+    for dingtalk_id, airflow_id in raw.items():
+        if not isinstance(airflow_id, str) or not airflow_id.strip() or not str(dingtalk_id).strip():
+            raise DingTalkValidationError(
+                f"{field}[{dingtalk_id!r}]", "must map a userId to an Airflow user id"
+            )
+        users[str(dingtalk_id).strip()] = airflow_id.strip()
+    return users
