@@ -172,6 +172,13 @@ def test_a_click_after_the_ui_answered_shows_the_final_state(
 ) -> None:
     (run_id,) = hitl.trigger(APPROVAL).values()
     card = card_of(hitl, production_emulator, APPROVAL, run_id)
+    # The card goes out just before the task parks; answer the parked task, as the UI shows it then.
+    wait_for(
+        "approve_deploy awaiting input",
+        lambda: states(hitl, APPROVAL, run_id)["approve_deploy"] == "awaiting_input",
+        timeout=RUN_TIMEOUT,
+        logs=hitl.logs,
+    )
     path = f"/api/v2/dags/{APPROVAL}/dagRuns/{quote(run_id)}/taskInstances/approve_deploy/-1/hitlDetails"
     resp = requests.patch(
         hitl.url + path, json={"chosen_options": ["Approve"], "params_input": {}}, timeout=30
@@ -183,7 +190,7 @@ def test_a_click_after_the_ui_answered_shows_the_final_state(
     assert view["notice"] == ALREADY and view["answerable"] == "false"
     assert view["status_text"].startswith(f"Approved by {ui_user} at ")
     run = hitl.wait_for_run(APPROVAL, run_id, timeout=RUN_TIMEOUT)
-    assert run["state"] == "success"
+    assert run["state"] == "success", hitl.explain(APPROVAL, run_id)
     assert hitl_detail(hitl, APPROVAL, run_id, "approve_deploy")["chosen_options"] == ["Approve"]
 
 
