@@ -51,6 +51,7 @@ def get_provider_info() -> dict[str, Any]:
                     f"{_PKG}.hooks.app_robot",
                     f"{_PKG}.hooks.callback",
                     f"{_PKG}.hooks.event_callback",
+                    f"{_PKG}.hooks.interactive_card",
                 ],
             }
         ],
@@ -99,6 +100,29 @@ def get_provider_info() -> dict[str, Any]:
                         "schema": {"type": ["boolean", "null"], "default": True},
                         "description": "Keep the app access token in a file cache (mode 0600) so that all "
                         "task processes on a machine share one token.",
+                    },
+                    "hitl_users": {
+                        "label": "HITL users (DingTalk userId → Airflow user id)",
+                        "schema": {"type": ["object", "null"]},
+                        "description": 'For answers from interactive cards, e.g. {"manager1": "alice"}. '
+                        "Only mapped users who are assigned to a task can answer it; empty: nobody.",
+                    },
+                    "hitl_card_template_id": {
+                        "label": "HITL card template id",
+                        "schema": {"type": ["string", "null"]},
+                        "description": "The published interactive card template (….schema) for "
+                        "human-in-the-loop requests.",
+                    },
+                    "card_callback_route_key": {
+                        "label": "Card callback route key",
+                        "schema": {"type": ["string", "null"]},
+                        "description": "The HTTP callback route of cards sent with callback_type HTTP.",
+                    },
+                    "card_callback_api_secret": {
+                        "label": "Card callback api secret",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                        "description": "The apiSecret registered with the card callback route; DingTalk "
+                        "signs every click with it.",
                     },
                 },
                 "ui-field-behaviour": {
@@ -156,6 +180,7 @@ def get_provider_info() -> dict[str, Any]:
             f"{_PKG}.notifications.work_notification.DingTalkNotifier",
             f"{_PKG}.notifications.custom_robot.DingTalkCustomRobotNotifier",
             f"{_PKG}.notifications.app_robot.DingTalkAppRobotNotifier",
+            f"{_PKG}.notifications.hitl.DingTalkHITLNotifier",
         ],
         # Options events/plugin.py reads. Airflow's config init loads them, so `airflow config list`
         # and `get-value` show them with their defaults.
@@ -181,6 +206,16 @@ def get_provider_info() -> dict[str, Any]:
                         "type": "string",
                         "example": "dingtalk_callback_prod",
                         "default": "dingtalk_callback_default",
+                    },
+                    "card_conn_id": {
+                        "description": "The dingtalk connection whose extra holds the interactive "
+                        "cards' callback settings: hitl_users (DingTalk userId to Airflow user id; only "
+                        "mapped assigned users may answer) and card_callback_api_secret. Read by the card "
+                        "callback at <api base>/dingtalk/cards/callback.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "dingtalk_prod",
+                        "default": "dingtalk_default",
                     },
                 },
             }

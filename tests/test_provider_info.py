@@ -67,12 +67,13 @@ def test_every_dingtalk_option_the_code_reads_is_declared_with_its_default() -> 
         for key in re.findall(r'(?:_conf\(|conf\.get\("dingtalk", )"(\w+)"', path.read_text())
     }
     options = get_provider_info()["config"]["dingtalk"]["options"]
-    assert read == set(options) == {"callback_conn_id", "receiver_enabled"}
+    assert read == set(options) == {"callback_conn_id", "card_conn_id", "receiver_enabled"}
     # Airflow's config init loads providers' options, so the defaults come without a fallback.
     from airflow.configuration import conf
 
     assert conf.get("dingtalk", "callback_conn_id") == "dingtalk_callback_default"
     assert conf.getboolean("dingtalk", "receiver_enabled") is True
+    assert conf.get("dingtalk", "card_conn_id") == "dingtalk_default"
 
 
 @pytest.mark.parametrize(

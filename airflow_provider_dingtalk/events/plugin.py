@@ -1,4 +1,5 @@
-"""Airflow plugin: the DingTalk event receiver on the API server, at ``<api base>/dingtalk/events``.
+"""Airflow plugin: the DingTalk event receiver on the API server, at ``<api base>/dingtalk/events``,
+and the interactive cards' HTTP callback at ``<api base>/dingtalk/cards/callback``.
 
 Configured from the ``dingtalk_callback`` connection named by ``[dingtalk] callback_conn_id``
 (default ``dingtalk_callback_default``), read on the first request, so the API server starts even
@@ -7,6 +8,11 @@ after a failed signature check, so a rotated token or aes_key is picked up witho
 ``[dingtalk] receiver_enabled = False`` removes the endpoint. Asset events are written with
 :class:`~.sinks.DatabaseAssetSink`, and handled events are remembered in the provider's private
 state folder.
+
+The card callback answers human-in-the-loop tasks (:mod:`.card_callback`); it reads the
+``dingtalk`` connection named by ``[dingtalk] card_conn_id`` (default ``dingtalk_default``) for the
+DingTalk → Airflow user map (extra ``hitl_users``) and the route's ``card_callback_api_secret``,
+again at most every ``_CARD_CONFIG_TTL`` seconds, and writes answers to the metadata DB.
 
 Registered as an ``airflow.plugins`` entry point, which Airflow loads on every install; plugins
 declared in provider info load only with ``[core] lazy_discover_providers = False`` (see "Plugins" in
@@ -41,6 +47,36 @@ def _load_config() -> Any:
     return CallbackConfig.from_connection(conn)
 
 
+_CARD_CONFIG_TTL = 30.0
+
+
+class _CardConfig:
+    """The ``dingtalk`` connection's card settings, re-read at most every ``_CARD_CONFIG_TTL`` seconds."""
+
+    def __init__(self) -> None:
+        self._extra: dict[str, Any] = {}
+        self._read_at = -_CARD_CONFIG_TTL
+
+    def extra(self) -> dict[str, Any]:
+        import time
+
+        if time.monotonic() - self._read_at >= _CARD_CONFIG_TTL:
+            from airflow.models.connection import Connection
+
+            conn = Connection.get_connection_from_secrets(_conf("card_conn_id", "dingtalk_default"))
+            self._extra, self._read_at = dict(conn.extra_dejson), time.monotonic()
+        return self._extra
+
+    def api_secret(self) -> str | None:
+        secret = self.extra().get("card_callback_api_secret")
+        return str(secret) if secret else None
+
+    def user_map(self) -> dict[str, str]:
+        from airflow_provider_dingtalk.messages.hitl_card import parse_user_map
+
+        return parse_user_map(self.extra().get("hitl_users"))
+
+
 class _LazyReceiver:
     """An ASGI app that builds the real receiver on its first request."""
 
@@ -50,16 +86,22 @@ class _LazyReceiver:
     def _build(self) -> Any:
         from airflow_provider_dingtalk._filelock import state_dir
         from airflow_provider_dingtalk.events.app import create_receiver_app
+        from airflow_provider_dingtalk.events.card_callback import CardClickHandler, add_card_callback_route
         from airflow_provider_dingtalk.events.dedup import DedupStore
+        from airflow_provider_dingtalk.events.hitl_answers import AirflowHITLAnswers
         from airflow_provider_dingtalk.events.sinks import DatabaseAssetSink
 
         folder = state_dir()
-        return create_receiver_app(
+        app = create_receiver_app(
             config=_load_config,
             sink=DatabaseAssetSink(),
             dedup=DedupStore(folder / "callback-events.sqlite3" if folder else None),
             path="/events",
         )
+        cards = _CardConfig()
+        handler = CardClickHandler(answers=AirflowHITLAnswers(), user_map=cards.user_map)
+        add_card_callback_route(app, handler=handler, api_secret=cards.api_secret, path="/cards/callback")
+        return app
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if self._app is None:

@@ -14,6 +14,10 @@ from airflow_provider_dingtalk.notifications.custom_robot import (
     DingTalkCustomRobotNotifier,
     send_dingtalk_custom_robot_notification,
 )
+from airflow_provider_dingtalk.notifications.hitl import (
+    DingTalkHITLNotifier,
+    send_dingtalk_hitl_notification,
+)
 from airflow_provider_dingtalk.notifications.work_notification import (
     DingTalkNotifier,
     send_dingtalk_notification,
@@ -22,8 +26,10 @@ from airflow_provider_dingtalk.notifications.work_notification import (
 __all__ = [
     "DingTalkAppRobotNotifier",
     "DingTalkCustomRobotNotifier",
+    "DingTalkHITLNotifier",
     "DingTalkNotifier",
     "send_dingtalk_app_robot_notification",
     "send_dingtalk_custom_robot_notification",
+    "send_dingtalk_hitl_notification",
     "send_dingtalk_notification",
 ]

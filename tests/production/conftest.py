@@ -32,6 +32,7 @@ import pytest
 import requests
 
 from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
+from airflow_provider_dingtalk.testing.emulator.endpoints.interactive_card import DEMO_TEMPLATE_ID
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 BIN = Path(sys.executable).parent
@@ -39,12 +40,19 @@ SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
 EXAMPLE_DAGS = (
     "example_dingtalk_alerts",
     "example_dingtalk_deadline",
+    "example_dingtalk_hitl",
+    "example_dingtalk_hitl_branch",
     "example_dingtalk_on_approval",
     "example_dingtalk_register_callback",
     "example_dingtalk_robot",
     "example_dingtalk_work_notification",
 )
 STARTUP_TIMEOUT = 120.0
+# Human-in-the-loop cards (tests/hitl): who is who, the card callback's route and secret, the group.
+HITL_USERS = {"user1": "alice", "user2": "bob", "user3": "carol"}  # carol is mapped but not assigned
+CARD_ROUTE_KEY = "airflow-hitl"
+CARD_API_SECRET = "hitl-card-api-secret-0123456789"
+HITL_GROUP = "cidhitlgroup"
 
 
 def _free_port() -> int:
@@ -221,6 +229,13 @@ def _service_env(home: Path, port: int, emulator: DingTalkEmulator) -> dict[str,
             # shared with every other test session on the machine (and their emulators' tokens).
             "AIRFLOW_DINGTALK_STATE_DIR": str(home / "dingtalk-state"),
             **emulator.airflow_env(),
+            "AIRFLOW_CONN_DINGTALK_DEFAULT": emulator.connection_json(
+                hitl_users=HITL_USERS,
+                hitl_card_template_id=DEMO_TEMPLATE_ID,
+                card_callback_route_key=CARD_ROUTE_KEY,
+                card_callback_api_secret=CARD_API_SECRET,
+            ),
+            "AIRFLOW_VAR_DINGTALK_HITL_GROUP": HITL_GROUP,
             # DingTalk pushes to the plugin on the API server, not to the emulator's own receiver.
             "AIRFLOW_CONN_DINGTALK_CALLBACK_DEFAULT": json.dumps(callback),
         }

@@ -19,7 +19,7 @@ from airflow_provider_dingtalk.testing.emulator.state import EmulatorState, Faul
 
 CONTROL_PREFIX = "/_emulator"
 _SECRET_KEYS = {"appsecret", "appSecret", "app_secret", "aes_key", "token", "secret", "access_token", "sign",
-                "clientSecret"}  # fmt: skip
+                "clientSecret", "apiSecret"}  # fmt: skip
 _LOGGED_HEADERS = ("content-type", "user-agent", "x-acs-dingtalk-access-token")
 
 

@@ -17,6 +17,7 @@ from airflow_provider_dingtalk.testing.emulator.state import (
 
 if TYPE_CHECKING:
     from airflow_provider_dingtalk.testing.emulator.endpoints.custom_robot import EmulatedRobot
+    from airflow_provider_dingtalk.testing.emulator.endpoints.interactive_card import Card, ClickResult
     from airflow_provider_dingtalk.testing.emulator.endpoints.stream import StreamControls
 
 
@@ -185,6 +186,49 @@ class DingTalkEmulator:
         from airflow_provider_dingtalk.testing.emulator.endpoints.stream import StreamControls
 
         return StreamControls(self.state)
+
+    # -- interactive cards ----------------------------------------------------------------------
+
+    def publish_card_template(self, template_id: str, *, published: bool = True) -> None:
+        """Make a card template exist, as an admin does in the card platform (False: a draft)."""
+        from airflow_provider_dingtalk.testing.emulator.endpoints.interactive_card import publish_template
+
+        publish_template(self.state, template_id, published=published)
+
+    def card(self, out_track_id: str, user_id: str | None = None) -> dict[str, str]:
+        """What ``user_id`` sees on the card now (without ``user_id``: what everyone sees).
+
+        :raises KeyError: no such card.
+        """
+        from airflow_provider_dingtalk.testing.emulator.endpoints.interactive_card import cards
+
+        with self.state.lock:
+            return cards(self.state).cards[out_track_id].view(user_id)
+
+    def cards(self) -> list[Card]:
+        """Every card created, oldest first."""
+        from airflow_provider_dingtalk.testing.emulator.endpoints.interactive_card import cards
+
+        with self.state.lock:
+            return list(cards(self.state).cards.values())
+
+    def click(
+        self,
+        out_track_id: str,
+        user_id: str,
+        action: str,
+        *,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> ClickResult:
+        """``user_id`` taps the button ``action`` on the card, as DingTalk sends it (HTTP or Stream).
+
+        The reply updates the card as DingTalk does. ``headers`` override the HTTP signature headers,
+        to send a forged or replayed click.
+        """
+        from airflow_provider_dingtalk.testing.emulator.endpoints.interactive_card import click
+
+        return click(self.state, out_track_id, user_id, action, params=params, headers=headers)
 
     # -- connections for Airflow ----------------------------------------------------------------
 

@@ -1,0 +1,241 @@
+"""Human-in-the-loop answered from a DingTalk card, through real Airflow services (tests/production).
+
+``example_dingtalk_hitl`` (an ApprovalOperator) and ``example_dingtalk_hitl_branch`` send their card
+with :class:`DingTalkHITLNotifier`; the emulator delivers it and sends each tap to the card callback
+on the API server as DingTalk does (HTTP, signed), which writes the answer to Airflow's HITL record.
+Alice (user1) and Bob (user2) are assigned; Carol (user3) is mapped but not assigned; user9 is not
+mapped. Everyone in the group sees the card.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+from unittest import mock
+from urllib.parse import quote
+
+import pytest
+import requests
+
+from airflow_provider_dingtalk.events.card_callback import ALREADY, NOT_APPROVER
+from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
+from airflow_provider_dingtalk.testing.emulator.endpoints.interactive_card import Card
+from tests.production.conftest import (
+    CARD_API_SECRET,
+    CARD_ROUTE_KEY,
+    HITL_GROUP,
+    AirflowServices,
+    wait_for,
+)
+
+pytestmark = pytest.mark.production
+
+APPROVAL, BRANCH = "example_dingtalk_hitl", "example_dingtalk_hitl_branch"
+RUN_TIMEOUT = 150.0
+CALLBACK = "/dingtalk/cards/callback"
+
+
+@pytest.fixture(scope="module")
+def hitl(
+    airflow_services: AirflowServices, production_emulator: DingTalkEmulator
+) -> Iterator[AirflowServices]:
+    """The card callback route registered with (emulated) DingTalk, as an admin does once; DAGs unpaused."""
+    from airflow_provider_dingtalk.hooks.interactive_card import DingTalkInteractiveCardHook
+
+    with mock.patch.dict(
+        os.environ, {"AIRFLOW_CONN_DINGTALK_DEFAULT": production_emulator.connection_json()}
+    ):
+        DingTalkInteractiveCardHook().register_card_callback(
+            callback_route_key=CARD_ROUTE_KEY,
+            callback_url=airflow_services.url + CALLBACK,
+            api_secret=CARD_API_SECRET,
+            force_update=True,
+        )
+    for dag_id in (APPROVAL, BRANCH):
+        airflow_services.unpause(dag_id)
+    yield airflow_services
+
+
+def card_of(services: AirflowServices, emulator: DingTalkEmulator, dag_id: str, run_id: str) -> Card:
+    def found() -> Card | None:
+        services.check_alive()
+        return next(
+            (
+                c
+                for c in emulator.cards()
+                if c.data.get("dag_id") == dag_id and c.data.get("run_id") == run_id
+            ),
+            None,
+        )
+
+    card = wait_for(f"card of {dag_id} {run_id}", found, timeout=RUN_TIMEOUT, logs=services.logs)
+    assert isinstance(card, Card)
+    return card
+
+
+def hitl_detail(services: AirflowServices, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
+    path = f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}/-1/hitlDetails"
+    return dict(services.get(path))
+
+
+def states(services: AirflowServices, dag_id: str, run_id: str) -> dict[str, str | None]:
+    return {task: ti["state"] for (task, _), ti in services.task_instances(dag_id, run_id).items()}
+
+
+def test_approve_from_the_card_resumes_the_task(
+    hitl: AirflowServices, production_emulator: DingTalkEmulator
+) -> None:
+    (run_id,) = hitl.trigger(APPROVAL).values()
+    card = card_of(hitl, production_emulator, APPROVAL, run_id)
+    # Delivered one-to-one to the assigned users (mapped back to DingTalk) and to the group.
+    assert card.spaces == [("IM_ROBOT", "user1"), ("IM_ROBOT", "user2"), ("IM_GROUP", HITL_GROUP)]
+    before = production_emulator.card(card.out_track_id, "user2")
+    assert before["subject"] == f"Deploy {run_id} to production?"
+    assert before["body"].startswith("**Changes**: 3 tables")
+    assert (before["option_0"], before["option_1"], before["option_2"]) == ("Approve", "Reject", "")
+    assert before["answerable"] == "true" and before["status"] == "pending"
+    assert before["airflow_url"].startswith(f"{hitl.url}/dags/{APPROVAL}/runs/")
+    assert before["airflow_url"].endswith("/tasks/approve_deploy/required_actions?map_index=-1")
+
+    # Carol (mapped, not assigned) and user9 (not mapped) tap in the group: told so, nothing changes.
+    for outsider in ("user3", "user9"):
+        result = production_emulator.click(card.out_track_id, outsider, "option_0")
+        assert result.status == 200, result
+        assert production_emulator.card(card.out_track_id, outsider)["notice"] == NOT_APPROVER
+    assert production_emulator.card(card.out_track_id) == {k: v for k, v in before.items() if k != "notice"}
+    assert hitl_detail(hitl, APPROVAL, run_id, "approve_deploy")["response_received"] is False
+
+    # Bob approves: within DingTalk's 2 s every view of the card shows it, with no buttons left.
+    result = production_emulator.click(card.out_track_id, "user2", "option_0")
+    assert result.status == 200 and result.seconds < 2, result
+    for viewer in ("user1", "user2", "user3"):
+        after = production_emulator.card(card.out_track_id, viewer)
+        assert after["status"] == "answered" and after["answerable"] == "false"
+        assert after["status_text"].startswith("Approved by Bob at ")
+        assert after["option_0"] == after["option_1"] == ""
+    assert production_emulator.card(card.out_track_id, "user2")["notice"] == 'You chose "Approve".'
+
+    run = hitl.wait_for_run(APPROVAL, run_id, timeout=RUN_TIMEOUT)
+    assert run["state"] == "success", hitl.explain(APPROVAL, run_id)
+    assert states(hitl, APPROVAL, run_id) == {"approve_deploy": "success", "deploy": "success"}
+    detail = hitl_detail(hitl, APPROVAL, run_id, "approve_deploy")
+    assert detail["chosen_options"] == ["Approve"]
+    assert detail["responded_by_user"] == {"id": "bob", "name": "Bob"}
+
+    # Alice taps later: only the final state.
+    production_emulator.click(card.out_track_id, "user1", "option_1")
+    assert production_emulator.card(card.out_track_id, "user1")["notice"] == ALREADY
+    assert production_emulator.card(card.out_track_id)["status_text"].startswith("Approved by Bob")
+    assert hitl_detail(hitl, APPROVAL, run_id, "approve_deploy")["chosen_options"] == ["Approve"]
+
+
+def test_reject_from_the_card_fails_the_task(
+    hitl: AirflowServices, production_emulator: DingTalkEmulator
+) -> None:
+    (run_id,) = hitl.trigger(APPROVAL).values()
+    card = card_of(hitl, production_emulator, APPROVAL, run_id)
+    assert production_emulator.click(card.out_track_id, "user1", "option_1").status == 200
+    assert production_emulator.card(card.out_track_id)["status_text"].startswith("Rejected by Alice at ")
+    run = hitl.wait_for_run(APPROVAL, run_id, timeout=RUN_TIMEOUT)
+    assert run["state"] == "failed"
+    assert states(hitl, APPROVAL, run_id) == {"approve_deploy": "failed", "deploy": "upstream_failed"}
+
+
+def test_branch_chosen_from_the_card(hitl: AirflowServices, production_emulator: DingTalkEmulator) -> None:
+    (run_id,) = hitl.trigger(BRANCH).values()
+    card = card_of(hitl, production_emulator, BRANCH, run_id)
+    view = production_emulator.card(card.out_track_id, "user2")
+    assert (view["option_0"], view["option_1"]) == ("load_eu", "load_us")
+    # The button's parameter names the option (the template's "回传请求" params).
+    assert (
+        production_emulator.click(card.out_track_id, "user2", "btn", params={"option_index": "1"}).status
+        == 200
+    )
+    assert production_emulator.card(card.out_track_id)["status_text"].startswith('Chose "load_us" by Bob at ')
+    run = hitl.wait_for_run(BRANCH, run_id, timeout=RUN_TIMEOUT)
+    assert run["state"] == "success", hitl.explain(BRANCH, run_id)
+    assert states(hitl, BRANCH, run_id) == {
+        "choose_region": "success",
+        "load_eu": "skipped",
+        "load_us": "success",
+    }
+
+
+def test_a_click_after_the_ui_answered_shows_the_final_state(
+    hitl: AirflowServices, production_emulator: DingTalkEmulator
+) -> None:
+    (run_id,) = hitl.trigger(APPROVAL).values()
+    card = card_of(hitl, production_emulator, APPROVAL, run_id)
+    # The card goes out just before the task parks; answer the parked task, as the UI shows it then.
+    wait_for(
+        "approve_deploy awaiting input",
+        lambda: states(hitl, APPROVAL, run_id)["approve_deploy"] == "awaiting_input",
+        timeout=RUN_TIMEOUT,
+        logs=hitl.logs,
+    )
+    path = f"/api/v2/dags/{APPROVAL}/dagRuns/{quote(run_id)}/taskInstances/approve_deploy/-1/hitlDetails"
+    resp = requests.patch(
+        hitl.url + path, json={"chosen_options": ["Approve"], "params_input": {}}, timeout=30
+    )
+    assert resp.status_code == 200, resp.text
+    ui_user = resp.json()["responded_by"]["name"]
+    assert production_emulator.click(card.out_track_id, "user1", "option_1").status == 200
+    view = production_emulator.card(card.out_track_id, "user1")
+    assert view["notice"] == ALREADY and view["answerable"] == "false"
+    assert view["status_text"].startswith(f"Approved by {ui_user} at ")
+    run = hitl.wait_for_run(APPROVAL, run_id, timeout=RUN_TIMEOUT)
+    assert run["state"] == "success", hitl.explain(APPROVAL, run_id)
+    assert hitl_detail(hitl, APPROVAL, run_id, "approve_deploy")["chosen_options"] == ["Approve"]
+
+
+def _signed(stamp_ms: int, secret: str = CARD_API_SECRET) -> dict[str, str]:
+    digest = hmac.new(secret.encode(), str(stamp_ms).encode(), hashlib.sha256).digest()
+    return {
+        "x-ddpaas-signature-timestamp": str(stamp_ms),
+        "x-ddpaas-signature": base64.b64encode(digest).decode(),
+    }
+
+
+def test_forged_and_replayed_callbacks_are_refused(
+    hitl: AirflowServices, production_emulator: DingTalkEmulator
+) -> None:
+    (run_id,) = hitl.trigger(APPROVAL).values()
+    card = card_of(hitl, production_emulator, APPROVAL, run_id)
+    # A forged click through DingTalk's own path: wrong signature.
+    forged = production_emulator.click(
+        card.out_track_id, "user1", "option_0", headers={"x-ddpaas-signature": "Zm9yZ2Vk"}
+    )
+    assert forged.status == 401 and forged.reply is None
+    # Posted straight at the API server.
+    body = json.dumps(
+        {
+            "type": "actionCallback",
+            "outTrackId": card.out_track_id,
+            "userId": "user1",
+            "content": json.dumps({"cardPrivateData": {"actionIds": ["option_0"], "params": {}}}),
+        }
+    )
+    url = hitl.url + CALLBACK
+    now_ms = int(time.time() * 1000)
+    post = lambda headers: requests.post(  # noqa: E731
+        url, data=body, headers={"Content-Type": "application/json", **headers}, timeout=30
+    )
+    assert post({}).status_code == 401
+    assert post(_signed(now_ms, secret="not-the-secret")).status_code == 401
+    assert post(_signed(now_ms - 600_000)).status_code == 401  # a stale (captured) signature
+    fresh = _signed(now_ms - 1000)
+    replayed = post(fresh), post(fresh)
+    assert [r.status_code for r in replayed] == [200, 401]
+    # The one accepted click was genuine, so it answered the task: nothing else did.
+    detail = hitl_detail(hitl, APPROVAL, run_id, "approve_deploy")
+    assert detail["chosen_options"] == ["Approve"] and detail["responded_by_user"]["id"] == "alice"
+    assert hitl.wait_for_run(APPROVAL, run_id, timeout=RUN_TIMEOUT)["state"] == "success"
+    assert CARD_API_SECRET not in json.dumps(
+        [r.__dict__ for r in production_emulator.requests()], default=str
+    )
