@@ -96,7 +96,7 @@ class DingTalkHITLNotifier(DingTalkBaseNotifier):
         extra = hook.get_connection(self.dingtalk_conn_id).extra_dejson
         assigned = [str(u["id"]) for u in (task.assigned_users or [])]
         if self.user_ids:
-            users = as_list(self.user_ids)
+            users = as_list(self.user_ids, "user_ids")
         else:
             mapping = parse_user_map(extra.get("hitl_users"))
             users = [dingtalk for dingtalk, airflow in mapping.items() if airflow in assigned]
