@@ -375,10 +375,20 @@ def push_event(state: EmulatorState, app: EmulatedApp, event: dict[str, Any]) ->
     return event_id
 
 
-def push_robot_message(state: EmulatorState, app: EmulatedApp, message: dict[str, Any]) -> str:
-    """Queue a robot message (the JSON DingTalk puts in the CALLBACK's ``data``); returns its ``msgId``."""
+def push_robot_message(
+    state: EmulatorState, app: EmulatedApp, message: dict[str, Any], *, base_url: str | None = None
+) -> str:
+    """Queue a robot message (the JSON DingTalk puts in the CALLBACK's ``data``); returns its ``msgId``.
+
+    With ``base_url`` (the emulator's), a message without a ``sessionWebhook`` gets one that answers
+    in its conversation for 90 minutes, as DingTalk's do.
+    """
+    from airflow_provider_dingtalk.testing.emulator.endpoints.session_webhook import open_session
+
     msg_id = str(message.get("msgId") or "msg" + state.random_hex(20))
     body = {**message, "msgId": msg_id}
+    if base_url is not None and "sessionWebhook" not in message:
+        body.update(open_session(state, base_url, message))
     headers = {"appId": app.app_key}
     data = json.dumps(body, ensure_ascii=False)
     _queue(
@@ -652,8 +662,10 @@ class StreamControls:
     def disconnect_grace(self, seconds: float) -> None:
         gateway(self._state).disconnect_grace = seconds
 
-    def push_robot_message(self, app: EmulatedApp, message: dict[str, Any]) -> str:
-        return push_robot_message(self._state, app, message)
+    def push_robot_message(
+        self, app: EmulatedApp, message: dict[str, Any], *, base_url: str | None = None
+    ) -> str:
+        return push_robot_message(self._state, app, message, base_url=base_url)
 
     def disconnect(self, *, connection: str | None = None, grace: float | None = None) -> int:
         return disconnect(self._state, connection=connection, grace=grace)
