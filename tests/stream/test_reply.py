@@ -131,3 +131,44 @@ def test_bad_robot_messages_are_refused_before_sending(
         DingTalkAppRobotHook().reply(Text(content="hi"), robot_message=robot_message)
     assert raised.value.field == field and problem in raised.value.problem
     assert emulator.calls("/robot/sendBySession") == 0
+
+
+async def test_docs_chatops_reply(emulator: DingTalkEmulator, conn: str) -> None:
+    """The docs' ChatOps task, given the asset event that "@bot rerun nightly_load" made."""
+    from airflow_provider_dingtalk.event_types import ROBOT_MESSAGE_ASSET_URI
+
+    message = await received(emulator)
+    # [START docs_stream_chatops_reply]
+    from airflow.sdk import task
+
+    from airflow_provider_dingtalk.hooks.app_robot import DingTalkAppRobotHook
+    from airflow_provider_dingtalk.messages import Mentions, Text
+
+    @task
+    def answer(*, triggering_asset_events: dict[Any, Any] | None = None) -> list[str]:
+        """ "@bot rerun nightly_load": reply to the sender, and return the DAGs to rerun."""
+        hook, reruns = DingTalkAppRobotHook(), []
+        for events in (triggering_asset_events or {}).values():
+            for asset_event in events:
+                message = asset_event.extra["payload"]  # the robot message, as DingTalk sent it
+                command, _, dag_id = message["content"].partition(" ")
+                if command == "rerun" and dag_id:
+                    reruns.append(dag_id)
+                    text = f"Rerunning {dag_id} for {message['senderNick']}."
+                else:
+                    text = 'Try "rerun <dag_id>".'
+                hook.reply(
+                    Text(content=text),
+                    robot_message=message,
+                    mentions=Mentions(user_ids=[message["senderStaffId"]]),
+                )
+        return reruns
+
+    # [END docs_stream_chatops_reply]
+
+    from types import SimpleNamespace
+
+    events = {ROBOT_MESSAGE_ASSET_URI: [SimpleNamespace(extra={"from_trigger": True, "payload": message})]}
+    assert await in_thread(answer.function, triggering_asset_events=events) == ["nightly_load"]
+    (reply,) = emulator.inbox("session_webhook")
+    assert reply.message["text"]["content"] == "Rerunning nightly_load for Li.\n\n@user-7"
