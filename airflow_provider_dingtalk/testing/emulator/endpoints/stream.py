@@ -123,6 +123,9 @@ class Gateway:
     tickets: dict[str, Ticket] = field(default_factory=dict)
     connections: dict[str, StreamConnection] = field(default_factory=dict)
     waiting: dict[str, Push] = field(default_factory=dict)  # by eventId / msgId, until acked
+    # messageId of the latest delivery → its key in waiting: an ack is found without a scan, which at
+    # tens of thousands of waiting events kept the loop from answering pings in time.
+    delivery: dict[str, str] = field(default_factory=dict)
     acks: list[AckRecord] = field(default_factory=list)
     pings: dict[str, str] = field(default_factory=dict)  # messageId → opaque sent
     echoes: list[dict[str, Any]] = field(default_factory=list)
@@ -273,9 +276,9 @@ def _on_client_frame(state: EmulatorState, gw: Gateway, conn: StreamConnection, 
                 headers=dict(headers),
             )
         )
-        key = next((k for k, p in gw.waiting.items() if p.message_id == message_id), None)
-        if key is None:
-            return
+        key = gw.delivery.pop(message_id, None)
+        if key is None or key not in gw.waiting or gw.waiting[key].message_id != message_id:
+            return  # unknown, or an ack of an older delivery than the one pending
         status = data.get("status") if isinstance(data, dict) else None
         if frame.get("code") == 200 and status in (None, "SUCCESS"):
             del gw.waiting[key]
@@ -300,7 +303,10 @@ async def _schedule(state: EmulatorState, gw: Gateway) -> None:
                 if not targets:
                     continue  # kept until a connection comes
                 conn = targets[int(state.random_hex(8), 16) % len(targets)]
+                gw.delivery.pop(push.message_id, None)
                 push.message_id = _message_id(state)
+                if push.type != "CALLBACK":
+                    gw.delivery[push.message_id] = key
                 push.deliveries += 1
                 push.due = now + gw.redelivery_timeout
                 if push.type == "CALLBACK":  # robot messages are fire-and-forget
