@@ -1,7 +1,8 @@
 """Keep DingTalk credentials out of logs and error messages.
 
-Tokens travel in query strings (``?access_token=``, ``?appsecret=``, robot ``sign``), so any URL
-that reaches a log line or an exception goes through :func:`redact` first.
+Tokens travel in query strings (``?access_token=``, ``?appsecret=``, robot ``sign``, a robot
+message's ``sessionWebhook`` ``?session=``), so any URL that reaches a log line or an exception goes
+through :func:`redact` first.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Iterable
 
 MASK = "***"
 _SECRET_PARAMS = re.compile(
-    r"(?i)\b(access_token|appsecret|corpsecret|app_secret|appSecret|sign|aes_key|token|secret)=([^&\s'\"#]+)"
+    r"(?i)\b(access_token|appsecret|corpsecret|app_secret|appSecret|sign|aes_key|token|secret|session)=([^&\s'\"#]+)"
 )
 
 

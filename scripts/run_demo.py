@@ -15,6 +15,10 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPECT_FAILED = "demo:expect-failed"
@@ -30,7 +34,7 @@ def _setup_environment() -> None:
     os.environ["AIRFLOW_DINGTALK_STATE_DIR"] = str(home / "dingtalk-state")
 
 
-def _summary(message: dict) -> str:
+def _summary(message: dict[str, Any]) -> str:
     """One line per message: its type and the first of its title / content / text."""
     msgtype = message.get("msgtype") or message.get("msgKey") or message.get("EventType") or "?"
     body = message.get(msgtype) or message.get("msgParam") or message
@@ -105,6 +109,7 @@ def main() -> int:
             for item in emulator.inbox()[seen:]:
                 print(f"    → {item.channel} to {item.target}: {_summary(item.message)}")
         _show_event_to_dag_run(emulator, log_path)
+        _show_event_over_stream(emulator)
         print(
             f"\n{len(bag.dags) - skipped - failures} of {len(bag.dags) - skipped} example DAGs behaved as "
             f"expected ({skipped} skipped); "
@@ -142,6 +147,43 @@ def _show_event_to_dag_run(emulator: object, log_path: Path) -> None:
     print(
         "    (the scheduler now starts every DAG scheduled on that asset, e.g. example_dingtalk_on_approval)"
     )
+
+
+def _show_event_over_stream(emulator: DingTalkEmulator) -> None:
+    """DingTalk pushes the same kind of event down a Stream connection; show the asset event it makes.
+
+    The Stream trigger's ``run()`` in this process, as the triggerer would run it for the example's
+    ``AssetWatcher``: no public URL, the trigger connects out to the emulator's gateway.
+    """
+    import asyncio
+    from collections.abc import AsyncGenerator
+
+    from airflow_provider_dingtalk.triggers.stream import DingTalkStreamEventTrigger
+
+    event = {
+        "EventType": "bpms_instance_change",
+        "processCode": "PROC-EXAMPLE",
+        "processInstanceId": "demo-approval-2",
+        "type": "finish",
+        "result": "agree",
+    }
+
+    async def one_event() -> dict[str, Any]:
+        run = DingTalkStreamEventTrigger(
+            event_types=["bpms_instance_change"], filters={"processCode": "PROC-EXAMPLE"}
+        ).run()
+        assert isinstance(run, AsyncGenerator)
+        first = asyncio.ensure_future(run.__anext__())
+        await asyncio.to_thread(emulator.stream.wait_for_connections)
+        emulator.push_event(event, via="stream")
+        payload: dict[str, Any] = (await asyncio.wait_for(first, 10)).payload
+        await run.aclose()
+        return payload
+
+    print("\n=== DingTalk pushes an approval event over Stream mode (the trigger connected out)")
+    payload = asyncio.run(one_event())
+    print(f"    trigger fired: asset event on dingtalk://events/bpms_instance_change, payload {payload}")
+    print("    (in Airflow the triggerer runs it for example_dingtalk_stream_approvals' AssetWatcher)")
 
 
 if __name__ == "__main__":

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
 
+from airflow_provider_dingtalk._redact import mask_secret
 from airflow_provider_dingtalk.exceptions import (
     DingTalkAPIError,
     DingTalkError,
@@ -21,9 +24,14 @@ from airflow_provider_dingtalk.hooks.base import DingTalkBaseHook
 from airflow_provider_dingtalk.messages import Message, to_app_robot
 from airflow_provider_dingtalk.messages import _checks as check
 
+if TYPE_CHECKING:
+    from airflow_provider_dingtalk.messages import Mentions
+
 GROUP_SEND_PATH = "/v1.0/robot/groupMessages/send"
 OTO_SEND_PATH = "/v1.0/robot/oToMessages/batchSend"
 MAX_USER_IDS_PER_CALL = 20
+REPLY_PATH = "/robot/sendBySession"
+SESSION_EXPIRED = 300001
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,6 +139,96 @@ class DingTalkAppRobotHook(DingTalkBaseHook):
             "App robot sent a %s message to %d user(s) in %d call(s).", msg_key, len(users), len(results)
         )
         return results
+
+    def reply(
+        self, message: Message, *, robot_message: Mapping[str, Any], mentions: Mentions | None = None
+    ) -> None:
+        """Answer a robot message in its conversation, through the message's ``sessionWebhook``.
+
+        DingTalk's "Receive messages" page (open.dingtalk.com/document/orgapp/receive-message): each
+        message carries a ``sessionWebhook`` that takes the custom robot's message body until
+        ``sessionWebhookExpiredTime`` (ms; about 90 minutes on). It needs no access token, so this
+        works for any ``robot_message`` the app's robot received, e.g. the payload of
+        :class:`~airflow_provider_dingtalk.triggers.stream.DingTalkStreamRobotMessageTrigger`.
+
+        :param message: Text, Markdown, Link, ActionCard or FeedCard (the custom robot's types).
+        :param robot_message: the robot message as DingTalk sent it (``sessionWebhook``,
+            ``sessionWebhookExpiredTime``, ``conversationId`` …).
+        :param mentions: who to @-mention (Text and Markdown), e.g. ``Mentions(user_ids=[sender])``.
+        :raises DingTalkValidationError: no ``sessionWebhook``, one not on the connection's DingTalk
+            host, an expired one, or a message over the custom robot's limits; nothing was sent.
+        :raises DingTalkAPIError: DingTalk refused it (300001: the session no longer exists).
+        """
+        from airflow_provider_dingtalk.http import http_send, oapi_result
+        from airflow_provider_dingtalk.messages import to_custom_robot
+
+        url, session = self._session_webhook(robot_message)
+        body = to_custom_robot(message, mentions=mentions)
+
+        def post() -> dict[str, Any]:
+            resp = http_send(
+                self.session,
+                "POST",
+                url,
+                json=body,
+                timeout=(self.app.connect_timeout, self.app.read_timeout),
+                secrets=[session, *self._secrets()],
+            )
+            return oapi_result(resp, api=REPLY_PATH, hint=_reply_hint)
+
+        self.retry_policy.call(post)
+        self.log.info(
+            "App robot replied with a %s message in conversation %s.",
+            body["msgtype"],
+            robot_message.get("conversationId") or "?",
+        )
+
+    def _session_webhook(self, robot_message: Mapping[str, Any]) -> tuple[str, str]:
+        """The message's ``sessionWebhook`` and its session, checked before anything is sent."""
+        url = robot_message.get("sessionWebhook")
+        if not isinstance(url, str) or not url.strip():
+            raise DingTalkValidationError(
+                "sessionWebhook",
+                "is missing: give the robot message as DingTalk sent it (the trigger's payload)",
+            )
+        parts = urlsplit(url.strip())
+        host = urlsplit(self.app.host)
+        session = (parse_qs(parts.query).get("session") or [""])[0]
+        # Only DingTalk's own host: the message reaches whoever answers the URL.
+        if (parts.scheme, parts.netloc) != (host.scheme, host.netloc) or not session:
+            raise DingTalkValidationError(
+                "sessionWebhook", f"is not a session URL of {self.app.host} (the connection's host)"
+            )
+        mask_secret(session)  # anyone holding it can post in the conversation until it expires
+        expires = robot_message.get("sessionWebhookExpiredTime")
+        if expires is not None:
+            try:
+                expires_ms = int(expires)
+            except (TypeError, ValueError):
+                raise DingTalkValidationError(
+                    "sessionWebhookExpiredTime", f"must be milliseconds since the epoch, not {expires!r}"
+                ) from None
+            late = self._clock() - expires_ms / 1000
+            if late >= 0:
+                at = datetime.fromtimestamp(expires_ms / 1000, tz=UTC).isoformat(timespec="seconds")
+                raise DingTalkValidationError(
+                    "sessionWebhookExpiredTime",
+                    f"the sessionWebhook expired at {at} ({late:.0f} s ago); a reply must come within its "
+                    "lifetime (about 90 minutes): send to the group with send_robot_group_message instead",
+                )
+        return url.strip(), session
+
+
+def _reply_hint(errcode: int, errmsg: str) -> str | None:
+    """What to fix when a sessionWebhook is refused; it takes the custom robot's body, so its errors too."""
+    from airflow_provider_dingtalk.hooks.custom_robot import webhook_hint
+
+    if errcode == SESSION_EXPIRED:  # "session 不存在", where the custom robot says "token is not exist"
+        return (
+            "DingTalk no longer knows this sessionWebhook (it expired or is mistyped): send to the "
+            "group with send_robot_group_message(open_conversation_id=...) instead."
+        )
+    return webhook_hint(errcode, errmsg)
 
 
 def _process_query_key(answer: Mapping[str, Any], api: str) -> str:

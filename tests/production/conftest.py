@@ -45,6 +45,8 @@ EXAMPLE_DAGS = (
     "example_dingtalk_on_approval",
     "example_dingtalk_register_callback",
     "example_dingtalk_robot",
+    "example_dingtalk_stream_approvals",
+    "example_dingtalk_stream_chatops",
     "example_dingtalk_work_notification",
 )
 STARTUP_TIMEOUT = 120.0

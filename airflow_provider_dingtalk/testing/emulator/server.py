@@ -176,9 +176,10 @@ class DingTalkEmulator:
         """Push a robot message (someone @-mentioned the app robot) over Stream; returns its ``msgId``.
 
         :param message: the robot message JSON (``text``, ``senderStaffId``, ``conversationId`` …);
-            ``msgId`` is made up when absent.
+            ``msgId`` is made up when absent, and a ``sessionWebhook`` (with its
+            ``sessionWebhookExpiredTime``, 90 minutes on) that answers at ``/robot/sendBySession``.
         """
-        return self.stream.push_robot_message(app or self.app, message)
+        return self.stream.push_robot_message(app or self.app, message, base_url=self.url)
 
     @cached_property
     def stream(self) -> StreamControls:

@@ -110,7 +110,7 @@ async def robot_send(request: Request) -> dict[str, Any]:
             _check_signature(robot.secret, query.get("timestamp"), query.get("sign"), now)
         if len(raw) > MAX_BODY_BYTES:
             raise OapiError(460101, f"message too long, exceed {MAX_BODY_BYTES} bytes")
-        body = _parse(raw)
+        body = parse_body(raw)
         _rate_limit(robot, now)
         if robot.keywords and not any(k in _texts(body) for k in robot.keywords):
             raise OapiError(310000, f"keywords not in content, {_MORE}")
@@ -143,7 +143,8 @@ def _rate_limit(robot: EmulatedRobot, now: float) -> None:
     robot.sends.append(now)
 
 
-def _parse(raw: bytes) -> dict[str, Any]:
+def parse_body(raw: bytes) -> dict[str, Any]:
+    """A custom-robot message body, checked as the webhook (and a sessionWebhook) checks it."""
     try:
         body = json.loads(raw)
     except ValueError:

@@ -123,6 +123,9 @@ class Gateway:
     tickets: dict[str, Ticket] = field(default_factory=dict)
     connections: dict[str, StreamConnection] = field(default_factory=dict)
     waiting: dict[str, Push] = field(default_factory=dict)  # by eventId / msgId, until acked
+    # messageId of the latest delivery → its key in waiting: an ack is found without a scan, which at
+    # tens of thousands of waiting events kept the loop from answering pings in time.
+    delivery: dict[str, str] = field(default_factory=dict)
     acks: list[AckRecord] = field(default_factory=list)
     pings: dict[str, str] = field(default_factory=dict)  # messageId → opaque sent
     echoes: list[dict[str, Any]] = field(default_factory=list)
@@ -273,9 +276,9 @@ def _on_client_frame(state: EmulatorState, gw: Gateway, conn: StreamConnection, 
                 headers=dict(headers),
             )
         )
-        key = next((k for k, p in gw.waiting.items() if p.message_id == message_id), None)
-        if key is None:
-            return
+        key = gw.delivery.pop(message_id, None)
+        if key is None or key not in gw.waiting or gw.waiting[key].message_id != message_id:
+            return  # unknown, or an ack of an older delivery than the one pending
         status = data.get("status") if isinstance(data, dict) else None
         if frame.get("code") == 200 and status in (None, "SUCCESS"):
             del gw.waiting[key]
@@ -300,7 +303,10 @@ async def _schedule(state: EmulatorState, gw: Gateway) -> None:
                 if not targets:
                     continue  # kept until a connection comes
                 conn = targets[int(state.random_hex(8), 16) % len(targets)]
+                gw.delivery.pop(push.message_id, None)
                 push.message_id = _message_id(state)
+                if push.type != "CALLBACK":
+                    gw.delivery[push.message_id] = key
                 push.deliveries += 1
                 push.due = now + gw.redelivery_timeout
                 if push.type == "CALLBACK":  # robot messages are fire-and-forget
@@ -375,10 +381,20 @@ def push_event(state: EmulatorState, app: EmulatedApp, event: dict[str, Any]) ->
     return event_id
 
 
-def push_robot_message(state: EmulatorState, app: EmulatedApp, message: dict[str, Any]) -> str:
-    """Queue a robot message (the JSON DingTalk puts in the CALLBACK's ``data``); returns its ``msgId``."""
+def push_robot_message(
+    state: EmulatorState, app: EmulatedApp, message: dict[str, Any], *, base_url: str | None = None
+) -> str:
+    """Queue a robot message (the JSON DingTalk puts in the CALLBACK's ``data``); returns its ``msgId``.
+
+    With ``base_url`` (the emulator's), a message without a ``sessionWebhook`` gets one that answers
+    in its conversation for 90 minutes, as DingTalk's do.
+    """
+    from airflow_provider_dingtalk.testing.emulator.endpoints.session_webhook import open_session
+
     msg_id = str(message.get("msgId") or "msg" + state.random_hex(20))
     body = {**message, "msgId": msg_id}
+    if base_url is not None and "sessionWebhook" not in message:
+        body.update(open_session(state, base_url, message))
     headers = {"appId": app.app_key}
     data = json.dumps(body, ensure_ascii=False)
     _queue(
@@ -652,8 +668,10 @@ class StreamControls:
     def disconnect_grace(self, seconds: float) -> None:
         gateway(self._state).disconnect_grace = seconds
 
-    def push_robot_message(self, app: EmulatedApp, message: dict[str, Any]) -> str:
-        return push_robot_message(self._state, app, message)
+    def push_robot_message(
+        self, app: EmulatedApp, message: dict[str, Any], *, base_url: str | None = None
+    ) -> str:
+        return push_robot_message(self._state, app, message, base_url=base_url)
 
     def disconnect(self, *, connection: str | None = None, grace: float | None = None) -> int:
         return disconnect(self._state, connection=connection, grace=grace)
