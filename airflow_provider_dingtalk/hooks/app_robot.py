@@ -208,7 +208,7 @@ class DingTalkAppRobotHook(DingTalkBaseHook):
                 raise DingTalkValidationError(
                     "sessionWebhookExpiredTime", f"must be milliseconds since the epoch, not {expires!r}"
                 ) from None
-            late = self._clock() - expires_ms / 1000
+            late = self.clock() - expires_ms / 1000
             if late >= 0:
                 at = datetime.fromtimestamp(expires_ms / 1000, tz=UTC).isoformat(timespec="seconds")
                 raise DingTalkValidationError(
