@@ -62,7 +62,7 @@ class DingTalkAppRobotOperator(RenderMessageFields, BaseOperator):
     def __init__(
         self,
         *,
-        message: Message | Mapping[str, Any] | None = None,
+        message: Message | Mapping[str, Any] | str | None = None,
         text: str | None = None,
         markdown: str | None = None,
         title: str | None = None,

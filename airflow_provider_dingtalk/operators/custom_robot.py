@@ -60,7 +60,7 @@ class DingTalkCustomRobotOperator(RenderMessageFields, BaseOperator):
     def __init__(
         self,
         *,
-        message: Message | Mapping[str, Any] | None = None,
+        message: Message | Mapping[str, Any] | str | None = None,
         text: str | None = None,
         markdown: str | None = None,
         title: str | None = None,

@@ -104,7 +104,7 @@ class DingTalkMessageOperator(_DingTalkAppOperator):
     def __init__(
         self,
         *,
-        message: Message | Mapping[str, Any] | None = None,
+        message: Message | Mapping[str, Any] | str | None = None,
         text: str | None = None,
         markdown: str | None = None,
         title: str | None = None,
