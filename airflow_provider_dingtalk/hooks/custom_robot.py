@@ -7,6 +7,7 @@ secret) is the whole credential, kept in a ``dingtalk_webhook`` connection.
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import hmac
 import time
@@ -34,6 +35,7 @@ from airflow_provider_dingtalk.retry import RetryPolicy
 
 if TYPE_CHECKING:
     import requests
+    from airflow.sdk import Connection
 
     from airflow_provider_dingtalk.messages import Mentions, Message
     from airflow_provider_dingtalk.robot_pacer import RobotPacer
@@ -41,6 +43,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 SEND_PATH = "/robot/send"
+DINGDING_CONN_TYPE = "dingding"
+"""The connection type of Airflow's ``apache-airflow-providers-dingding``, whose connections work here."""
 RATE_LIMITED = 130101
 
 _SECURITY = "the robot's security settings (group settings → Bots → the robot → Security Settings)"
@@ -147,6 +151,16 @@ class DingTalkCustomRobotHook(BaseHook):
         self.max_wait = max_wait
         self.clock = clock
         self.sleep = sleep
+
+    @classmethod
+    def get_connection(cls, conn_id: str) -> Connection:
+        """The connection ``conn_id``; one of Airflow's dingding provider (type ``dingding``) is read as
+        this hook's type, since it keeps the same fields: the token in the password, Host optional."""
+        conn = super().get_connection(conn_id)
+        if conn.conn_type == DINGDING_CONN_TYPE:
+            conn = copy.copy(conn)
+            conn.conn_type = cls.conn_type
+        return conn
 
     @cached_property
     def robot(self) -> CustomRobotConfig:

@@ -9,6 +9,7 @@ import pytest
 from packaging.version import Version
 
 from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
+from tests.helpers import run_dag_file
 
 # Airflow 3.2 does not pass the exception to a task's failure callback; there is no traceback to show.
 pytestmark = pytest.mark.skipif(
@@ -27,7 +28,7 @@ def parse_header(path):
     raise ValueError(f"{path}: no header row")
 
 
-with DAG(dag_id="alert_traceback", schedule=None, start_date=datetime(2025, 1, 1)):
+with DAG(dag_id="my_pipeline", schedule=None, start_date=datetime(2025, 1, 1)):
 
     @task(on_failure_callback=DingTalkCustomRobotNotifier())
     def load():
@@ -46,22 +47,12 @@ with DAG(dag_id="alert_traceback", schedule=None, start_date=datetime(2025, 1, 1
 def test_a_failed_tasks_alert_shows_the_users_frames(
     emulated: DingTalkEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow import settings
-    from airflow.dag_processing.dagbag import DagBag
-
-    # dag.test() serializes the DAG from its bundle, the DAG folder (read into settings at import).
-    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(tmp_path))
-    monkeypatch.setattr(settings, "DAGS_FOLDER", str(tmp_path))
-
-    (tmp_path / "my_pipeline.py").write_text(DAG_FILE)
-    bag = DagBag(dag_folder=str(tmp_path))
-    assert not bag.import_errors
-    bag.dags["alert_traceback"].test()
+    run_dag_file(DAG_FILE, "my_pipeline", tmp_path, monkeypatch)
     alerts = {
         task: json.dumps(d.message, ensure_ascii=False).partition("Traceback (innermost last):")[2]
         for d in emulated.inbox("custom_robot")
         for task in ("load", "check")
-        if f"alert_traceback.{task}" in json.dumps(d.message, ensure_ascii=False)
+        if f"my_pipeline.{task}" in json.dumps(d.message, ensure_ascii=False)
     }
     # The task's own function raised (the case where Airflow's frames filled the innermost three) ...
     assert "my_pipeline.py" in alerts["check"] and "in check" in alerts["check"]
