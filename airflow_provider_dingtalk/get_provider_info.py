@@ -168,7 +168,11 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "DingTalk",
-                "python-modules": [f"{_PKG}.operators.custom_robot", f"{_PKG}.operators.app_robot"],
+                "python-modules": [
+                    f"{_PKG}.operators.custom_robot",
+                    f"{_PKG}.operators.app_robot",
+                    f"{_PKG}.operators.dingding",
+                ],
             },
             {"integration-name": "DingTalk", "python-modules": [f"{_PKG}.operators.callback"]},
             {"integration-name": "DingTalk", "python-modules": [f"{_PKG}.operators.work_notification"]},

@@ -88,3 +88,20 @@ def listening(emulator: DingTalkEmulator) -> bool:
             return True
     except OSError:
         return False
+
+
+def run_dag_file(source: str, dag_id: str, folder: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Write ``source`` as a DAG file in ``folder`` (a user's DAG folder) and run it with ``dag.test()``.
+
+    dag.test() serializes the DAG from its bundle, the DAG folder, which Airflow read into
+    ``settings.DAGS_FOLDER`` at import: both are pointed at ``folder``. Needs the ``airflow_db`` fixture.
+    """
+    from airflow import settings
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(folder))
+    monkeypatch.setattr(settings, "DAGS_FOLDER", str(folder))
+    (folder / f"{dag_id}.py").write_text(source)
+    bag = DagBag(dag_folder=str(folder))
+    assert not bag.import_errors, bag.import_errors
+    return bag.dags[dag_id].test()

@@ -21,7 +21,7 @@ from airflow_provider_dingtalk.exceptions import (
     DingTalkValidationError,
 )
 from airflow_provider_dingtalk.hooks.base import DingTalkBaseHook
-from airflow_provider_dingtalk.messages import Message, to_app_robot
+from airflow_provider_dingtalk.messages import Message, parse_app_robot, to_app_robot
 from airflow_provider_dingtalk.messages import _checks as check
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ class DingTalkAppRobotHook(DingTalkBaseHook):
 
     def send_robot_group_message(
         self,
-        message: Message,
+        message: Message | Mapping[str, Any],
         *,
         open_conversation_id: str,
         robot_code: str | None = None,
@@ -69,7 +69,9 @@ class DingTalkAppRobotHook(DingTalkBaseHook):
     ) -> str:
         """Send ``message`` to a group chat the app robot is in.
 
-        :param message: Text, Markdown, Link, Image (``pic_url`` or ``media_id``) or ActionCard.
+        :param message: Text, Markdown, Link, Image (``pic_url`` or ``media_id``) or ActionCard, or a
+            raw ``{"msgKey": …, "msgParam": …}`` dict (read by
+            :func:`~airflow_provider_dingtalk.messages.parse_app_robot`).
         :param open_conversation_id: the group's ``openConversationId`` (``cid…``).
         :param robot_code: the robot's code; defaults to the connection's AppKey.
         :param cool_app_code: the cool app's code, when sending as a cool app (酷应用).
@@ -79,7 +81,7 @@ class DingTalkAppRobotHook(DingTalkBaseHook):
             raise DingTalkValidationError(
                 "open_conversation_id", "is empty; give the group's openConversationId"
             )
-        msg_key, msg_param = to_app_robot(message)
+        msg_key, msg_param = _render(message)
         payload = {
             "robotCode": robot_code or self.app.app_key,
             "openConversationId": open_conversation_id.strip(),
@@ -93,18 +95,24 @@ class DingTalkAppRobotHook(DingTalkBaseHook):
         return key
 
     def send_robot_direct_message(
-        self, message: Message, *, user_ids: Sequence[str], robot_code: str | None = None
+        self,
+        message: Message | Mapping[str, Any],
+        *,
+        user_ids: Sequence[str],
+        robot_code: str | None = None,
     ) -> list[RobotDirectSendResult]:
         """Send ``message`` one-to-one to users, 20 per call as DingTalk requires.
 
-        :param message: Text, Markdown, Link, Image (``pic_url`` or ``media_id``) or ActionCard.
+        :param message: Text, Markdown, Link, Image (``pic_url`` or ``media_id``) or ActionCard, or a
+            raw ``{"msgKey": …, "msgParam": …}`` dict (read by
+            :func:`~airflow_provider_dingtalk.messages.parse_app_robot`).
         :param user_ids: DingTalk user ids (duplicates are sent once).
         :param robot_code: the robot's code; defaults to the connection's AppKey.
         :return: one result per call, with the users DingTalk reported invalid, flow-controlled or filtered.
         :raises DingTalkPartialSendError: a call failed after earlier ones went out (``.unsent``: the rest).
         """
         users = _user_ids(user_ids)
-        msg_key, msg_param = to_app_robot(message)
+        msg_key, msg_param = _render(message)
         code = robot_code or self.app.app_key
         results: list[RobotDirectSendResult] = []
         for start in range(0, len(users), MAX_USER_IDS_PER_CALL):
@@ -229,6 +237,11 @@ def _reply_hint(errcode: int, errmsg: str) -> str | None:
             "group with send_robot_group_message(open_conversation_id=...) instead."
         )
     return webhook_hint(errcode, errmsg)
+
+
+def _render(message: Message | Mapping[str, Any]) -> tuple[str, str]:
+    # A raw dict is read into the model, so it meets the same checks as a typed message.
+    return to_app_robot(message if isinstance(message, Message) else parse_app_robot(message))
 
 
 def _process_query_key(answer: Mapping[str, Any], api: str) -> str:

@@ -7,14 +7,15 @@ secret) is the whole credential, kept in a ``dingtalk_webhook`` connection.
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import hmac
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qs, quote, quote_plus, urlsplit
 
 from airflow.sdk import BaseHook
@@ -34,11 +35,16 @@ from airflow_provider_dingtalk.retry import RetryPolicy
 
 if TYPE_CHECKING:
     import requests
+    from airflow.sdk import Connection
 
     from airflow_provider_dingtalk.messages import Mentions, Message
     from airflow_provider_dingtalk.robot_pacer import RobotPacer
 
+T = TypeVar("T")
+
 SEND_PATH = "/robot/send"
+DINGDING_CONN_TYPE = "dingding"
+"""The connection type of Airflow's ``apache-airflow-providers-dingding``, whose connections work here."""
 RATE_LIMITED = 130101
 
 _SECURITY = "the robot's security settings (group settings → Bots → the robot → Security Settings)"
@@ -146,6 +152,16 @@ class DingTalkCustomRobotHook(BaseHook):
         self.clock = clock
         self.sleep = sleep
 
+    @classmethod
+    def get_connection(cls, conn_id: str) -> Connection:
+        """The connection ``conn_id``; one of Airflow's dingding provider (type ``dingding``) is read as
+        this hook's type, since it keeps the same fields: the token in the password, Host optional."""
+        conn = super().get_connection(conn_id)
+        if conn.conn_type == DINGDING_CONN_TYPE:
+            conn = copy.copy(conn)
+            conn.conn_type = cls.conn_type
+        return conn
+
     @cached_property
     def robot(self) -> CustomRobotConfig:
         conn = self.get_connection(self.dingtalk_webhook_conn_id)
@@ -189,11 +205,17 @@ class DingTalkCustomRobotHook(BaseHook):
         return pacer_for(self.robot.host, self.robot.token.reveal(), clock=self.clock, sleep=self.sleep)
 
     def send(
-        self, message: Message, *, mentions: Mentions | None = None, msg_uuid: str | None = None
+        self,
+        message: Message | Mapping[str, Any],
+        *,
+        mentions: Mentions | None = None,
+        msg_uuid: str | None = None,
     ) -> None:
         """Send ``message`` to the robot's group.
 
-        :param message: Text, Markdown, Link, ActionCard or FeedCard.
+        :param message: Text, Markdown, Link, ActionCard or FeedCard, or a raw webhook body dict (read by
+            :func:`~airflow_provider_dingtalk.messages.parse_custom_robot`; its ``at`` and ``msgUuid``
+            count as ``mentions`` and ``msg_uuid``).
         :param mentions: who to @-mention (Text and Markdown); their ``@…`` is added to the text if missing.
         :param msg_uuid: DingTalk's idempotency key; give the same one when sending the same message again
             (e.g. after a crash), and DingTalk shows it once. A new one is made if not given.
@@ -201,8 +223,13 @@ class DingTalkCustomRobotHook(BaseHook):
         :raises DingTalkAPIError: DingTalk refused it; ``hint`` says what to fix.
         :raises RobotBusyError: the robot stays rate-limited for longer than ``max_wait``.
         """
-        from airflow_provider_dingtalk.messages import to_custom_robot
+        from airflow_provider_dingtalk.messages import Message, parse_custom_robot, to_custom_robot
 
+        if not isinstance(message, Message):
+            raw = parse_custom_robot(message)
+            message = raw.message
+            mentions = _one_of(mentions, raw.mentions, "mentions", "at")
+            msg_uuid = _one_of(msg_uuid, raw.msg_uuid, "msg_uuid", "msgUuid")
         # One msgUuid for every attempt: DingTalk shows a retried message only once.
         body = to_custom_robot(message, mentions=mentions, msg_uuid=msg_uuid or uuid.uuid4().hex)
         deadline = self.clock() + self.max_wait
@@ -241,6 +268,16 @@ class DingTalkCustomRobotHook(BaseHook):
 
     def _secrets(self) -> list[str]:
         return [self.robot.token.reveal(), self.robot.secret.reveal() if self.robot.secret else ""]
+
+
+def _one_of(given: T | None, in_body: T | None, argument: str, key: str) -> T | None:
+    if given is not None and in_body is not None:
+        raise DingTalkValidationError(
+            argument,
+            f"is also in the raw body's {key!r}: give it in one place (for @-mentions: the body's "
+            "'at', or the operator's at_mobiles / at_user_ids / at_all)",
+        )
+    return given if given is not None else in_body
 
 
 def _token_and_host(raw: str) -> tuple[str, str | None]:

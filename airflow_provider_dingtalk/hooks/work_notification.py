@@ -139,7 +139,8 @@ class DingTalkWorkNotificationHook(DingTalkBaseHook):
         DingTalk answers success even for recipients it filters (same content twice a day, over 500
         a day); :meth:`get_send_result` tells who did not get it.
 
-        :param message: a :class:`~airflow_provider_dingtalk.messages.Message` or a raw ``msg`` dict.
+        :param message: a :class:`~airflow_provider_dingtalk.messages.Message`, or a raw ``msg`` dict
+            (read by :func:`~airflow_provider_dingtalk.messages.parse_work_notification`).
         :param userid_list: DingTalk user ids (a list, or a comma-separated string).
         :param dept_id_list: department ids, a list or a comma-separated string (DingTalk includes
             sub-departments).
@@ -359,9 +360,8 @@ class DingTalkWorkNotificationHook(DingTalkBaseHook):
 
 
 def _render(msg: Message | Mapping[str, Any]) -> dict[str, Any]:
-    if isinstance(msg, Message):
-        return to_work_notification(msg)
-    return parse_work_notification(msg)
+    # A raw dict is read into the model, so it meets the same checks as a typed message.
+    return to_work_notification(msg if isinstance(msg, Message) else parse_work_notification(msg))
 
 
 def _userid(value: object) -> str:

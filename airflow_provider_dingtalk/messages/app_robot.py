@@ -10,12 +10,15 @@ be confirmed, so Voice and File are refused here rather than sent in a guessed s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from airflow_provider_dingtalk._json import dumps
 from airflow_provider_dingtalk.exceptions import DingTalkValidationError
 from airflow_provider_dingtalk.messages import _checks as check
-from airflow_provider_dingtalk.messages.model import ActionCard, Image, Link, Markdown, Message, Text
+from airflow_provider_dingtalk.messages import _raw
+from airflow_provider_dingtalk.messages._raw import RawObject
+from airflow_provider_dingtalk.messages.model import ActionCard, Button, Image, Link, Markdown, Message, Text
 
 APP_ROBOT_MSG_PARAM_MAX_BYTES = 15000
 """``msgParam`` (the JSON string) may be at most 15000 bytes."""
@@ -61,6 +64,101 @@ def to_app_robot(message: Message) -> tuple[str, str]:
     encoded = dumps(param)
     check.within_bytes(encoded, _P, APP_ROBOT_MSG_PARAM_MAX_BYTES)
     return key, encoded
+
+
+_CARD = ("title", "text")
+_PARAM_KEYS: dict[str, tuple[str, ...]] = {
+    "sampleText": ("content",),
+    "sampleMarkdown": ("title", "text"),
+    "sampleLink": ("text", "title", "picUrl", "messageUrl"),
+    "sampleImageMsg": ("photoURL",),
+    "sampleActionCard": (*_CARD, "singleTitle", "singleURL"),
+    **{
+        f"sampleActionCard{n}": (
+            *_CARD,
+            *(f"action{k}{i}" for i in range(1, n + 1) for k in ("Title", "URL")),
+        )
+        for n in range(2, _MAX_BUTTONS + 1)
+    },
+    "sampleActionCard6": (*_CARD, "buttonTitle1", "buttonUrl1", "buttonTitle2", "buttonUrl2"),
+}
+_NOT_MODELLED = (
+    "the provider's message model cannot express it (DingTalk's field names for it could not be "
+    "confirmed); send it as a work notification (Voice or File)"
+)
+_OTHER_DIALECT = (
+    "a msgtype dict is the custom robot's or a work notification's; the app robot takes "
+    "{'msgKey': 'sampleText', 'msgParam': {'content': ...}}"
+)
+_HINTS = {
+    **dict.fromkeys(("sampleAudio", "sampleFile", "sampleVideo"), _NOT_MODELLED),
+    **dict.fromkeys(("text", "markdown", "link", "actionCard", "action_card", "oa", "image"), _OTHER_DIALECT),
+}
+
+
+def parse_app_robot(raw: Mapping[str, Any]) -> Message:
+    """Read an app-robot message given as a raw dict (``{"msgKey": "sampleText", "msgParam":
+    {"content": "hi"}}``; ``msgParam`` may be the JSON string the API carries) into the message
+    model, and check it as :func:`to_app_robot` checks a typed message.
+
+    Every key must be one DingTalk documents for that ``msgKey`` (a misspelt key is refused, naming it
+    and the closest right one). Keys the model cannot express (``sampleAudio``, ``sampleFile``,
+    ``sampleVideo``) are refused, saying so.
+
+    :param raw: ``msgKey`` and ``msgParam`` as DingTalk's "Robot message type" page describes them.
+    :raises DingTalkValidationError: naming the field, before anything is sent.
+    """
+    if isinstance(raw, Mapping) and "msgKey" not in raw and "msgtype" in raw:
+        raise DingTalkValidationError("msgKey", f"is missing: {_OTHER_DIALECT}")
+    key = _raw.kind(raw, "", "msgKey", tuple(_PARAM_KEYS), "The app robot", _HINTS)
+    top = RawObject(raw, "", ("msgKey", _P), "an app robot message")
+    param = RawObject(_raw.json_object(top.required(_P), _P), _P, _PARAM_KEYS[key], f"an app robot {key}")
+    message: Message
+    match key:
+        case "sampleText":
+            message = Text(content=param.required("content"))
+        case "sampleMarkdown":
+            message = Markdown(title=param.required("title"), text=param.required("text"))
+        case "sampleLink":
+            message = Link(
+                title=param.required("title"),
+                text=param.required("text"),
+                message_url=param.required("messageUrl"),
+                pic_url=param.required("picUrl"),
+            )
+        case "sampleImageMsg":
+            photo = param.required("photoURL")
+            # The API takes a public URL or an uploaded media id in the same field.
+            is_url = isinstance(photo, str) and "://" in photo
+            message = Image(pic_url=photo) if is_url else Image(media_id=photo)
+        case "sampleActionCard":
+            message = ActionCard(
+                title=param.required("title"),
+                text=param.required("text"),
+                single_title=param.required("singleTitle"),
+                single_url=param.required("singleURL"),
+            )
+        case "sampleActionCard6":
+            message = ActionCard(
+                title=param.required("title"),
+                text=param.required("text"),
+                buttons=[
+                    Button(title=param.required(f"buttonTitle{n}"), url=param.required(f"buttonUrl{n}"))
+                    for n in (1, 2)
+                ],
+                btn_orientation="1",
+            )
+        case _:  # sampleActionCard2 to 5
+            message = ActionCard(
+                title=param.required("title"),
+                text=param.required("text"),
+                buttons=[
+                    Button(title=param.required(f"actionTitle{n}"), url=param.required(f"actionURL{n}"))
+                    for n in range(1, int(key[-1]) + 1)
+                ],
+            )
+    to_app_robot(message)
+    return message
 
 
 def _link(link: Link) -> dict[str, str]:

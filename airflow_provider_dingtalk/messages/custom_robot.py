@@ -7,15 +7,18 @@ As DingTalk's "Custom robots send group messages" and "Customize robot security 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from airflow_provider_dingtalk._json import dumps
 from airflow_provider_dingtalk.exceptions import DingTalkValidationError
 from airflow_provider_dingtalk.messages import _checks as check
+from airflow_provider_dingtalk.messages import _raw
+from airflow_provider_dingtalk.messages._raw import RawObject
 from airflow_provider_dingtalk.messages.model import (
     ActionCard,
+    Button,
     FeedCard,
     FeedLink,
     Link,
@@ -85,6 +88,103 @@ def to_custom_robot(
             raise DingTalkValidationError("msgUuid", "may hold only letters, digits, '-' and '_'")
     check.within_bytes(dumps(body), "body", CUSTOM_ROBOT_MAX_BYTES)
     return body
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomRobotBody:
+    """A custom-robot body read by :func:`parse_custom_robot`: what :func:`to_custom_robot` takes.
+
+    :param message: the message.
+    :param mentions: the body's ``at``, if it had one.
+    :param msg_uuid: the body's ``msgUuid``, if it had one.
+    """
+
+    message: Message
+    mentions: Mentions | None = None
+    msg_uuid: str | None = None
+
+
+_MSGTYPES = ("text", "markdown", "link", "actionCard", "feedCard")
+_ELSEWHERE = "the custom robot cannot send it: send it as a work notification"
+_SPELLINGS = {
+    "action_card": "the custom robot spells it 'actionCard'",
+    **dict.fromkeys(("oa", "image", "voice", "file"), _ELSEWHERE),
+}
+_BODY_KEYS: dict[str, tuple[str, ...]] = {
+    "text": ("content",),
+    "markdown": ("title", "text"),
+    "link": ("title", "text", "messageUrl", "picUrl"),
+    "actionCard": ("title", "text", "singleTitle", "singleURL", "btns", "btnOrientation", "hideAvatar"),
+    "feedCard": ("links",),
+}
+
+
+def parse_custom_robot(raw: Mapping[str, Any]) -> CustomRobotBody:
+    """Read a custom-robot body given as a raw dict (``{"msgtype": "text", "text": {"content": "hi"},
+    "at": {"atMobiles": [...]}}``) into the message model, and check it as :func:`to_custom_robot`
+    checks a typed message.
+
+    Every key must be one DingTalk documents for that object (a misspelt key is refused, naming it and
+    the closest right one, where DingTalk would send the message without it).
+
+    :param raw: the body as DingTalk's "Custom robots send group messages" page describes it.
+    :raises DingTalkValidationError: naming the field, before anything is sent.
+    """
+    msgtype = _raw.kind(raw, "", "msgtype", _MSGTYPES, "The custom robot webhook", _SPELLINGS)
+    top = RawObject(raw, "", ("msgtype", msgtype, "at", "msgUuid"), "a custom robot message")
+    body = top.child(msgtype, _BODY_KEYS[msgtype], f"a custom robot {msgtype}")
+    message: Message
+    match msgtype:
+        case "text":
+            message = Text(content=body.required("content"))
+        case "markdown":
+            message = Markdown(title=body.required("title"), text=body.required("text"))
+        case "link":
+            message = Link(
+                title=body.required("title"),
+                text=body.required("text"),
+                message_url=body.required("messageUrl"),
+                pic_url=body.get("picUrl"),
+            )
+        case "actionCard":
+            message = ActionCard(
+                title=body.required("title"),
+                text=body.required("text"),
+                single_title=body.get("singleTitle"),
+                single_url=body.get("singleURL"),
+                buttons=[
+                    Button(title=b.required("title"), url=b.required("actionURL"))
+                    for b in body.children("btns", ("title", "actionURL"), "a button")
+                ],
+                btn_orientation=body.get("btnOrientation") or "0",
+                hide_avatar=check.flag(body.get("hideAvatar") or False, body.field("hideAvatar")),
+            )
+        case _:  # "feedCard", the last of _MSGTYPES
+            links = body.children("links", ("title", "messageURL", "picURL"), "a feed card link")
+            message = FeedCard(
+                links=[
+                    FeedLink(
+                        title=link.required("title"),
+                        message_url=link.required("messageURL"),
+                        pic_url=link.required("picURL"),
+                    )
+                    for link in links
+                ]
+            )
+    parsed = CustomRobotBody(message=message, mentions=_parse_at(top), msg_uuid=top.get("msgUuid"))
+    to_custom_robot(parsed.message, mentions=parsed.mentions, msg_uuid=parsed.msg_uuid)
+    return parsed
+
+
+def _parse_at(top: RawObject) -> Mentions | None:
+    if top.get("at") is None:
+        return None
+    at = top.child("at", ("atMobiles", "atUserIds", "isAtAll"), "a custom robot message's at")
+    return Mentions(
+        mobiles=[str(i) for i in check.id_list(at.get("atMobiles"), at.field("atMobiles"))],
+        user_ids=[str(i) for i in check.id_list(at.get("atUserIds"), at.field("atUserIds"))],
+        at_all=check.flag(at.get("isAtAll") or False, at.field("isAtAll")),
+    )
 
 
 def _with_mentions(text: str, mentions: Mentions | None) -> str:

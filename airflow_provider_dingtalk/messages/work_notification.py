@@ -6,21 +6,25 @@ format" pages (help.dingtalk.io) describe the call, its limits and the message b
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from airflow_provider_dingtalk._json import dumps
 from airflow_provider_dingtalk.exceptions import DingTalkValidationError
 from airflow_provider_dingtalk.messages import _checks as check
+from airflow_provider_dingtalk.messages import _raw
+from airflow_provider_dingtalk.messages._raw import RawObject
 from airflow_provider_dingtalk.messages.model import (
     OA,
     ActionCard,
+    Button,
     File,
+    FormRow,
     Image,
     Link,
     Markdown,
     Message,
+    Rich,
     Text,
     Voice,
 )
@@ -81,41 +85,103 @@ def to_work_notification(message: Message) -> dict[str, Any]:
     return msg
 
 
-def parse_work_notification(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """Check a ``msg`` given as a raw dict (e.g. ``{"msgtype": "text", "text": {"content": "hi"}}``).
+def parse_work_notification(raw: Mapping[str, Any]) -> Message:
+    """Read a ``msg`` given as a raw dict (``{"msgtype": "text", "text": {"content": "hi"}}``) into the
+    message model, and check it as :func:`to_work_notification` checks a typed message.
 
-    Only the envelope and the size are checked; the body is DingTalk's to judge.
+    Every key must be one DingTalk documents for that object (a misspelt key is refused, naming it and
+    the closest right one, where DingTalk would send the message without it).
 
-    :param raw: the ``msg`` object as DingTalk documents it.
-    :returns: a plain JSON-compatible copy, exactly what will be sent.
-    :raises DingTalkValidationError: unknown msgtype, missing body, not JSON, or over 2048 bytes.
+    :param raw: the ``msg`` object as DingTalk's "Message types and data format" page describes it.
+    :returns: the message; :func:`to_work_notification` renders it as what will be sent.
+    :raises DingTalkValidationError: naming the field, before anything is sent.
     """
-    if not isinstance(raw, Mapping):
-        raise DingTalkValidationError("msg", f"must be a JSON object (dict), not {type(raw).__name__}")
-    msgtype = raw.get("msgtype")
-    if msgtype not in _MSGTYPES:
-        hint = " (work notifications spell it 'action_card')" if msgtype == "actionCard" else ""
-        raise DingTalkValidationError(
-            "msg.msgtype", f"must be one of {', '.join(_MSGTYPES)}{hint}; got {msgtype!r}"
-        )
-    if not isinstance(raw.get(msgtype), Mapping):
-        raise DingTalkValidationError(f"msg.{msgtype}", f"a {msgtype!r} message needs its {msgtype!r} object")
-    try:
-        encoded = dumps(_plain(raw))
-    except (TypeError, ValueError) as err:
-        raise DingTalkValidationError("msg", f"is not JSON-serialisable: {err}") from None
-    check.within_bytes(encoded, "msg", WORK_NOTIFICATION_MSG_MAX_BYTES)
-    parsed: dict[str, Any] = json.loads(encoded)
-    return parsed
+    msgtype = _raw.kind(raw, "msg", "msgtype", _MSGTYPES, "A work notification", _SPELLINGS)
+    top = RawObject(raw, "msg", ("msgtype", msgtype), "a work notification's msg")
+    body = top.child(msgtype, _BODY_KEYS[msgtype], f"a work notification's {msgtype}")
+    message: Message
+    match msgtype:
+        case "text":
+            message = Text(content=body.required("content"))
+        case "markdown":
+            message = Markdown(title=body.required("title"), text=body.required("text"))
+        case "link":
+            message = Link(
+                title=body.required("title"),
+                text=body.required("text"),
+                message_url=body.required("messageUrl"),
+                pic_url=body.required("picUrl"),
+            )
+        case "image":
+            message = Image(media_id=body.required("media_id"))
+        case "voice":
+            message = Voice(
+                media_id=body.required("media_id"), duration=body.whole_number("duration", required=True)
+            )
+        case "file":
+            message = File(media_id=body.required("media_id"))
+        case "action_card":
+            message = ActionCard(
+                title=body.required("title"),
+                text=body.required("markdown"),
+                single_title=body.get("single_title"),
+                single_url=body.get("single_url"),
+                buttons=[
+                    Button(title=b.required("title"), url=b.required("action_url"))
+                    for b in body.children("btn_json_list", ("title", "action_url"), "a button")
+                ],
+                btn_orientation=body.get("btn_orientation") or "0",
+            )
+        case _:  # "oa", the last of _MSGTYPES
+            message = _parse_oa(body)
+    to_work_notification(message)
+    return message
 
 
-def _plain(value: Any) -> Any:
-    """Mappings and sequences of any kind as dicts and lists, which is all json.dumps accepts."""
-    if isinstance(value, Mapping):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    return value
+_SPELLINGS = {
+    "actionCard": "a work notification spells it 'action_card'",
+    "feedCard": "only the custom robot sends feed cards",
+}
+_BODY_KEYS: dict[str, tuple[str, ...]] = {
+    "text": ("content",),
+    "markdown": ("title", "text"),
+    "link": ("messageUrl", "picUrl", "title", "text"),
+    "image": ("media_id",),
+    "voice": ("media_id", "duration"),
+    "file": ("media_id",),
+    "action_card": ("title", "markdown", "single_title", "single_url", "btn_orientation", "btn_json_list"),
+    "oa": ("message_url", "pc_message_url", "head", "status_bar", "body"),
+}
+
+
+def _parse_oa(oa: RawObject) -> OA:
+    head = oa.child("head", ("bgcolor", "text"), "an OA message's head")
+    bar = oa.child("status_bar", ("status_value", "status_bg"), "an OA message's status_bar", required=False)
+    body = oa.child(
+        "body",
+        ("title", "form", "rich", "content", "image", "file_count", "author"),
+        "an OA message's body",
+        required=False,
+    )
+    rich = body.child("rich", ("num", "unit"), "an OA body's rich", required=False)
+    return OA(
+        message_url=oa.required("message_url"),
+        pc_message_url=oa.get("pc_message_url"),
+        head_text=head.required("text"),
+        head_bgcolor=head.get("bgcolor") or "FFBBBBBB",
+        status_value=bar.get("status_value"),
+        status_bg=bar.get("status_bg"),
+        title=body.get("title"),
+        form=[
+            FormRow(key=row.required("key"), value=row.required("value"))
+            for row in body.children("form", ("key", "value"), "a form row")
+        ],
+        rich=Rich(num=rich.required("num"), unit=rich.get("unit")) if rich.raw else None,
+        content=body.get("content"),
+        image=body.get("image"),
+        file_count=body.whole_number("file_count"),
+        author=body.get("author"),
+    )
 
 
 def _link(link: Link) -> dict[str, str]:

@@ -6,7 +6,9 @@ Shared by every notifier, so the three channels tell the same story in their own
 from __future__ import annotations
 
 import datetime as dt
+import os
 import socket
+import sys
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -15,10 +17,13 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_dingtalk.exceptions import DingTalkValidationError
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
     from airflow_provider_dingtalk.messages import Message
 
 _ICONS = {"failed": "❌", "up_for_retry": "🔁", "success": "✅", "running": "▶️", "awaiting_input": "✋"}
 _EXCEPTION_MIN_BYTES = 64
+_TRACEBACK_FRAMES = 3  # the innermost frames of the user's code: where it broke, and what called it
 # Airflow 3.2 runs task failure callbacks without the error in the context (3.3 passes it).
 _NO_ERROR_IN_CONTEXT = "(this Airflow version does not pass the error to callbacks: see the log)"
 
@@ -201,11 +206,22 @@ def _exception_text(exc: object) -> str | None:
     if isinstance(exc, BaseException):
         text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         if exc.__traceback__ is not None:
-            frames = traceback.format_tb(exc.__traceback__)[-3:]  # the innermost frames are the useful ones
+            frames = traceback.format_list(_users_frames(exc.__traceback__))
             text = text + "\n\nTraceback (innermost last):\n" + "".join(frames).rstrip()
     else:
         text = str(exc)
     return _redact_airflow_secrets(text)
+
+
+def _users_frames(tb: TracebackType) -> list[traceback.FrameSummary]:
+    """The innermost frames outside Airflow's own packages (its task runner, the PythonOperator's
+    ``execute_callable``, ``callback_runner``): those are the same in every alert and crowd out the
+    user's code. Where an error is wholly Airflow's, its frames are shown."""
+    frames = traceback.extract_tb(tb)
+    airflow = sys.modules.get("airflow")
+    roots = tuple(os.path.join(os.path.realpath(p), "") for p in getattr(airflow, "__path__", ()))
+    own = [f for f in frames if not os.path.realpath(f.filename).startswith(roots)] if roots else frames
+    return (own or frames)[-_TRACEBACK_FRAMES:]
 
 
 def _redact_airflow_secrets(text: str) -> str:

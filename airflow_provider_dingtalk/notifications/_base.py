@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseNotifier
 
 from airflow_provider_dingtalk.notifications._alert import AlertFacts, facts_from_context
+from airflow_provider_dingtalk.operators._common import RenderMessageFields
 
 if TYPE_CHECKING:
     import jinja2
@@ -40,9 +41,12 @@ DEFAULT_TIMEOUT = 60.0
 _SOFT_SHARE = 0.9
 
 
-class DingTalkBaseNotifier(BaseNotifier):
+class DingTalkBaseNotifier(RenderMessageFields, BaseNotifier):
     """Common behaviour of the DingTalk notifiers; use one of its subclasses.
 
+    :param message: your own message instead of the default alert: a message object or a raw dict in
+        the channel's dialect, its values Jinja templates. It is sent as it is (a message DingTalk
+        would refuse is logged, and the default alert goes out instead); not with ``text``.
     :param text: the message text (markdown), a Jinja template; empty means the default alert.
     :param title: the title shown in the conversation list, a Jinja template; defaults to the
         alert's subject (e.g. "❌ Task failed: etl.load").
@@ -56,6 +60,7 @@ class DingTalkBaseNotifier(BaseNotifier):
     def __init__(
         self,
         *,
+        message: Message | Mapping[str, Any] | None = None,
         text: str | None = None,
         title: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
@@ -69,6 +74,11 @@ class DingTalkBaseNotifier(BaseNotifier):
             from airflow_provider_dingtalk.exceptions import DingTalkValidationError
 
             raise DingTalkValidationError("timeout", "must be more than 0 seconds")
+        if message is not None and (text is not None or title is not None):
+            from airflow_provider_dingtalk.exceptions import DingTalkValidationError
+
+            raise DingTalkValidationError("message", "give message, or text (and title), not both")
+        self.message = message
         self.text = text
         self.title = title
         self.timeout = float(timeout)
@@ -158,10 +168,44 @@ class DingTalkBaseNotifier(BaseNotifier):
         return facts_from_context(context)
 
     def _user_message(
-        self, facts: AlertFacts, size_of: Callable[[Message], int], limit: int, *, suffix: str = ""
+        self,
+        facts: AlertFacts,
+        size_of: Callable[[Message], int],
+        limit: int,
+        *,
+        suffix: str = "",
+        parse: Callable[[Mapping[str, Any]], Message],
     ) -> Message | None:
-        """The user's own text as markdown, cut to fit ``limit``; ``None`` means: send the default alert."""
-        if not self.text or self._template_error:
+        """The user's own message, or their text as markdown cut to fit ``limit``; ``None`` means: send
+        the default alert (no message of their own, a template error, or a message DingTalk refuses).
+
+        :param parse: the channel's parser for a raw dict.
+        """
+        if self._template_error:
+            return None
+        if self.message is not None:
+            from airflow_provider_dingtalk.exceptions import DingTalkValidationError
+            from airflow_provider_dingtalk.messages import Message
+
+            try:
+                own = self.message if isinstance(self.message, Message) else parse(self.message)
+                own = with_suffix(own, suffix)
+                size = size_of(own)  # raises what the renderer refuses, but for the size
+            except DingTalkValidationError as exc:
+                self.log.error(
+                    "DingTalk notifier message refused (%s); sending the default alert instead.", exc
+                )
+                return None
+            if size > limit:
+                self.log.error(
+                    "DingTalk notifier message is %d bytes, over DingTalk's %d (trim its text with "
+                    "fit_text); sending the default alert instead.",
+                    size,
+                    limit,
+                )
+                return None
+            return own
+        if not self.text:
             return None
         return fit_markdown(str(self.title or facts.subject), str(self.text), size_of, limit, suffix=suffix)
 
@@ -220,6 +264,22 @@ def fit_markdown(
         budget = max(0, budget - (size - limit) - 16)  # JSON escaping: trim a little more each pass
         message = Markdown(title=title, text=fit_text(text, budget) + suffix)
         size = size_of(message)
+    return message
+
+
+def with_suffix(message: Message, suffix: str) -> Message:
+    """``message`` with ``suffix`` after its text, for the message types that have one to extend."""
+    from airflow_provider_dingtalk.messages import OA, ActionCard, Link, Markdown, Text
+
+    if not suffix:
+        return message
+    match message:
+        case Text():
+            return replace(message, content=message.content + suffix)
+        case Markdown() | ActionCard() | Link():
+            return replace(message, text=message.text + suffix)
+        case OA() if message.content:
+            return replace(message, content=message.content + suffix)
     return message
 
 

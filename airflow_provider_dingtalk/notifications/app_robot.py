@@ -5,8 +5,8 @@ Imported by DAG files at parse time: no hook or ``requests`` at module level.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_dingtalk.notifications._alert import default_alert, fit_alert
 from airflow_provider_dingtalk.notifications._base import (
@@ -32,6 +32,9 @@ class DingTalkAppRobotNotifier(DingTalkBaseNotifier):
 
     :param open_conversation_id: the group's ``openConversationId`` (``cid…``), templated.
     :param user_ids: user ids: a list, or a comma-separated string (templated).
+    :param message: your own message instead of the default alert (templated): a message object or
+        an app-robot ``{"msgKey": …, "msgParam": …}`` dict. A message DingTalk would refuse is logged
+        and the default alert goes out.
     :param text: markdown body, a Jinja template rendered with the task context; empty for the default.
     :param title: the message title (templated); defaults to the alert's subject.
     :param robot_code: the robot's code; defaults to the connection's AppKey.
@@ -41,6 +44,7 @@ class DingTalkAppRobotNotifier(DingTalkBaseNotifier):
     """
 
     template_fields: Sequence[str] = (
+        "message",
         "text",
         "title",
         "open_conversation_id",
@@ -54,6 +58,7 @@ class DingTalkAppRobotNotifier(DingTalkBaseNotifier):
         *,
         open_conversation_id: str | None = None,
         user_ids: Sequence[str] | str | None = None,
+        message: Message | Mapping[str, Any] | None = None,
         text: str | None = None,
         title: str | None = None,
         robot_code: str | None = None,
@@ -62,7 +67,14 @@ class DingTalkAppRobotNotifier(DingTalkBaseNotifier):
         retry_policy: RetryPolicy | None = None,
         context: Context | None = None,
     ) -> None:
-        super().__init__(text=text, title=title, timeout=timeout, retry_policy=retry_policy, context=context)
+        super().__init__(
+            message=message,
+            text=text,
+            title=title,
+            timeout=timeout,
+            retry_policy=retry_policy,
+            context=context,
+        )
         from airflow_provider_dingtalk.operators._common import check_robot_target
 
         check_robot_target(open_conversation_id, user_ids)
@@ -96,12 +108,14 @@ class DingTalkAppRobotNotifier(DingTalkBaseNotifier):
         self.log.info("DingTalk alert sent by the app robot.")
 
     def _message(self, context: Context) -> Message:
-        from airflow_provider_dingtalk.messages import APP_ROBOT_MSG_PARAM_MAX_BYTES
+        from airflow_provider_dingtalk.messages import APP_ROBOT_MSG_PARAM_MAX_BYTES, parse_app_robot
 
         limit = APP_ROBOT_MSG_PARAM_MAX_BYTES
         size_of = measure(_rendered, limit)
         facts = self._facts(context)
-        return self._user_message(facts, size_of, limit) or fit_alert(facts, default_alert, size_of, limit)
+        return self._user_message(facts, size_of, limit, parse=parse_app_robot) or fit_alert(
+            facts, default_alert, size_of, limit
+        )
 
 
 def _rendered(message: Message) -> str:

@@ -5,8 +5,8 @@ Imported by DAG files at parse time: no hook or ``requests`` at module level.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_dingtalk.notifications._alert import default_alert, fit_alert
 from airflow_provider_dingtalk.notifications._base import (
@@ -34,6 +34,10 @@ class DingTalkNotifier(DingTalkBaseNotifier):
 
     :param userid_list: DingTalk user ids: a list, or a comma-separated string (templated).
     :param dept_id_list: department ids, a list or a comma-separated string (templated).
+    :param message: your own message instead of the default alert (templated): a message object or
+        a raw ``msg`` dict. The alert's identity line is added to its text, as to ``text``'s (an image,
+        voice or file has none: DingTalk drops the same one sent to a person twice a day). A message
+        DingTalk would refuse is logged and the default alert goes out.
     :param text: markdown body, a Jinja template rendered with the task context; empty for the default.
     :param title: the notification's title (templated); defaults to the alert's subject.
     :param agent_id: the app's AgentId; defaults to the connection's ``agent_id`` extra.
@@ -43,6 +47,7 @@ class DingTalkNotifier(DingTalkBaseNotifier):
     """
 
     template_fields: Sequence[str] = (
+        "message",
         "text",
         "title",
         "userid_list",
@@ -56,6 +61,7 @@ class DingTalkNotifier(DingTalkBaseNotifier):
         *,
         userid_list: Sequence[str] | str | None = None,
         dept_id_list: Sequence[int | str] | str | None = None,
+        message: Message | Mapping[str, Any] | None = None,
         text: str | None = None,
         title: str | None = None,
         agent_id: int | str | None = None,
@@ -64,7 +70,14 @@ class DingTalkNotifier(DingTalkBaseNotifier):
         retry_policy: RetryPolicy | None = None,
         context: Context | None = None,
     ) -> None:
-        super().__init__(text=text, title=title, timeout=timeout, retry_policy=retry_policy, context=context)
+        super().__init__(
+            message=message,
+            text=text,
+            title=title,
+            timeout=timeout,
+            retry_policy=retry_policy,
+            context=context,
+        )
         if not userid_list and not dept_id_list:
             from airflow_provider_dingtalk.exceptions import DingTalkValidationError
 
@@ -96,12 +109,17 @@ class DingTalkNotifier(DingTalkBaseNotifier):
         self.log.info("DingTalk alert sent as a work notification (task ids %s).", task_ids)
 
     def _message(self, context: Context) -> Message:
-        from airflow_provider_dingtalk.messages import WORK_NOTIFICATION_MSG_MAX_BYTES
+        from airflow_provider_dingtalk.messages import (
+            WORK_NOTIFICATION_MSG_MAX_BYTES,
+            parse_work_notification,
+        )
 
         limit = WORK_NOTIFICATION_MSG_MAX_BYTES
         size_of = measure(_rendered, limit)
         facts = self._facts(context)
-        own = self._user_message(facts, size_of, limit, suffix=f"\n\n`{facts.identity}`")
+        own = self._user_message(
+            facts, size_of, limit, suffix=f"\n\n`{facts.identity}`", parse=parse_work_notification
+        )
         return own or fit_alert(facts, default_alert, size_of, limit)
 
 

@@ -1,4 +1,4 @@
-"""What the operators share: the message shorthand and templating inside message objects.
+"""What the operators share: the message shorthand, raw dicts, and templating inside message objects.
 
 Imported by DAG files at parse time through the operators: nothing heavy here.
 """
@@ -6,14 +6,13 @@ Imported by DAG files at parse time through the operators: nothing heavy here.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+import json
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_dingtalk.exceptions import DingTalkValidationError
 from airflow_provider_dingtalk.messages import Markdown, Message, Text
 from airflow_provider_dingtalk.messages._checks import id_list
-
-M = TypeVar("M")  # a message object, or (work notifications) a raw ``msg`` dict
 
 if TYPE_CHECKING:
     import jinja2
@@ -32,9 +31,20 @@ def check_shorthand(message: object, text: str | None, markdown: str | None, tit
 
 
 def build_message(
-    message: M | None, text: str | None, markdown: str | None, title: str | None
-) -> M | Message:
-    """The message to send, after templates were rendered."""
+    message: Message | Mapping[str, Any] | str | None,
+    text: str | None,
+    markdown: str | None,
+    title: str | None,
+) -> Message | Mapping[str, Any]:
+    """The message to send, after templates were rendered: a message object, or a raw dict that the
+    hook reads with its dialect's parser (a template that rendered a dict to JSON text is read back)."""
+    if isinstance(message, str):
+        try:
+            message = json.loads(message)
+        except ValueError:
+            raise DingTalkValidationError("message", "a string message must be a JSON object") from None
+        if not isinstance(message, Mapping):
+            raise DingTalkValidationError("message", "a string message must be a JSON object")
     if message is not None:
         return message
     if text is not None:

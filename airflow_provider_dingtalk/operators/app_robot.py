@@ -5,7 +5,7 @@ DAG files import this module at every parse, so it imports no hook or ``requests
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +34,9 @@ class DingTalkAppRobotOperator(RenderMessageFields, BaseOperator):
     ``markdown=`` + ``title=``. Returns (to XCom) the ``processQueryKey`` of the send, or the list of
     them for users (one per 20 users).
 
-    :param message: the message.
+    :param message: the message: a message object, or a raw ``{"msgKey": "sampleText", "msgParam": {…}}``
+        dict checked as :func:`~airflow_provider_dingtalk.messages.parse_app_robot` says (its values are
+        templated; a template that renders the whole dict as JSON text is read back).
     :param text: shorthand for ``message=Text(content=text)``.
     :param markdown: shorthand for ``message=Markdown(title=title, text=markdown)``.
     :param title: the title of a ``markdown`` message.
@@ -60,7 +62,7 @@ class DingTalkAppRobotOperator(RenderMessageFields, BaseOperator):
     def __init__(
         self,
         *,
-        message: Message | None = None,
+        message: Message | Mapping[str, Any] | str | None = None,
         text: str | None = None,
         markdown: str | None = None,
         title: str | None = None,

@@ -5,7 +5,7 @@ DAG files import this module at every parse, so it imports no hook or ``requests
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +33,9 @@ class DingTalkCustomRobotOperator(RenderMessageFields, BaseOperator):
     :mod:`airflow_provider_dingtalk.messages`; its fields are templated too) or as the shorthand
     ``text=`` or ``markdown=`` + ``title=``. Sends are paced to the robot's 20 a minute.
 
-    :param message: the message.
+    :param message: the message: a message object, or a raw webhook body dict (``{"msgtype": "text",
+        "text": {…}, "at": {…}}``) checked as :func:`~airflow_provider_dingtalk.messages.parse_custom_robot`
+        says (its values are templated; a template that renders the whole dict as JSON text is read back).
     :param text: shorthand for ``message=Text(content=text)``.
     :param markdown: shorthand for ``message=Markdown(title=title, text=markdown)``.
     :param title: the title of a ``markdown`` message.
@@ -58,7 +60,7 @@ class DingTalkCustomRobotOperator(RenderMessageFields, BaseOperator):
     def __init__(
         self,
         *,
-        message: Message | None = None,
+        message: Message | Mapping[str, Any] | str | None = None,
         text: str | None = None,
         markdown: str | None = None,
         title: str | None = None,

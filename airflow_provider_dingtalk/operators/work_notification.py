@@ -6,7 +6,6 @@ module level.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -105,7 +104,7 @@ class DingTalkMessageOperator(_DingTalkAppOperator):
     def __init__(
         self,
         *,
-        message: Message | Mapping[str, Any] | None = None,
+        message: Message | Mapping[str, Any] | str | None = None,
         text: str | None = None,
         markdown: str | None = None,
         title: str | None = None,
@@ -138,18 +137,8 @@ class DingTalkMessageOperator(_DingTalkAppOperator):
         self.poll_interval = poll_interval
         self.timeout = timeout
 
-    def _message(self) -> Message | Mapping[str, Any]:
-        """The message to send, from ``message`` or the shorthand (after templates are rendered)."""
-        message = self.message
-        if isinstance(message, str):  # a templated dict rendered to JSON text
-            try:
-                message = json.loads(message)
-            except ValueError:
-                raise DingTalkValidationError("message", "a string message must be a JSON object") from None
-        return build_message(message, self.text, self.markdown, self.title)
-
     def execute(self, context: Context) -> list[int]:
-        message = self._message()
+        message = build_message(self.message, self.text, self.markdown, self.title)
         if isinstance(message, Message):
             message = self.hook.upload_message_media(message)
         repeated: list[int] = []

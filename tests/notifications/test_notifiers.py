@@ -267,3 +267,51 @@ async def test_awaited_in_the_triggerer_it_does_not_block_the_loop(channels: Din
     (delivered,) = channels.inbox("custom_robot")
     assert delivered.message["markdown"]["text"] == "Deadline missed for load"
     assert ticks > 50
+
+
+RAW_MESSAGES: dict[str, dict[str, Any]] = {
+    "work_notification": {
+        "msgtype": "markdown",
+        "markdown": {"title": "ETL", "text": "{{ ti.task_id }} broke"},
+    },
+    "custom_robot": {
+        "msgtype": "text",
+        "text": {"content": "{{ ti.task_id }} broke"},
+        "at": {"atUserIds": ["oncall"]},
+    },
+    "app_robot_group": {"msgKey": "sampleText", "msgParam": {"content": "{{ ti.task_id }} broke"}},
+}
+
+
+def test_notifiers_send_a_raw_dict_of_their_dialect(channels: DingTalkEmulator) -> None:
+    for notifier, raw in zip(all_three(), RAW_MESSAGES.values(), strict=True):
+        notifier.message = raw
+        notifier(fake_context())
+    wn, robot, app = (d.message for d in channels.inbox())
+    # the work notification carries the alert's identity, or DingTalk would drop the next day's same text
+    assert wn["markdown"] == {"title": "ETL", "text": "load broke\n\n`etl/manual__r1/load/3/2`"}
+    assert robot["text"]["content"].startswith("load broke") and robot["at"]["atUserIds"] == ["oncall"]
+    assert app == {"msgKey": "sampleText", "msgParam": {"content": "load broke"}}
+
+
+def test_a_notifier_message_dingtalk_refuses_sends_the_default_alert(
+    channels: DingTalkEmulator, logs: Logs
+) -> None:
+    """A misspelt key (DingTalk would send the message without it) is named, and a person still hears."""
+    broken = {"msgtype": "text", "text": {"contnet": "{{ ti.task_id }} broke"}}
+    DingTalkCustomRobotNotifier(message=broken, retry_policy=FAST)(fake_context())
+    (delivery,) = channels.inbox()
+    assert "View log" in text_of(delivery.message)
+    assert "text.contnet" in logs.text and "default alert" in logs.text
+
+
+def test_a_notifier_takes_mentions_and_msg_uuid_once(channels: DingTalkEmulator) -> None:
+    from airflow_provider_dingtalk.exceptions import DingTalkValidationError
+
+    with pytest.raises(DingTalkValidationError, match="one place"):
+        DingTalkCustomRobotNotifier(message=RAW_MESSAGES["custom_robot"], at_all=True)
+    with pytest.raises(DingTalkValidationError) as err:
+        DingTalkCustomRobotNotifier(message={"msgtype": "text", "text": {"content": "x"}, "msgUuid": "a"})
+    assert err.value.field == "msgUuid"
+    with pytest.raises(DingTalkValidationError, match="not both"):
+        DingTalkNotifier(userid_list=["u"], message=RAW_MESSAGES["work_notification"], text="x")

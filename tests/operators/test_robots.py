@@ -15,6 +15,7 @@ from airflow_provider_dingtalk.operators.app_robot import DingTalkAppRobotOperat
 from airflow_provider_dingtalk.operators.custom_robot import DingTalkCustomRobotOperator
 from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
 
+URL = "https://example.com/run"
 CONTEXT: dict[str, Any] = {"ds": "2025-01-02", "run_id": "manual__1", "people": "user1,user2"}
 
 
@@ -95,3 +96,45 @@ def test_example_dag_runs_to_success(env: DingTalkEmulator, airflow_db: None) ->
     assert "@13800000000" in webhook[0]["markdown"]["text"]
     assert [d.target for d in env.inbox("app_robot_group")] == ["cidNightlyOps"]
     assert sorted(d.target for d in env.inbox("app_robot_oto")) == ["user1", "user2"]
+
+
+def test_robot_operators_send_raw_dicts_with_templates(env: DingTalkEmulator) -> None:
+    webhook = DingTalkCustomRobotOperator(
+        task_id="w",
+        message={
+            "msgtype": "actionCard",
+            "actionCard": {"title": "Run {{ run_id }}", "text": "x", "singleTitle": "Open", "singleURL": URL},
+        },
+    )
+    robot = DingTalkAppRobotOperator(
+        task_id="r",
+        message={"msgKey": "sampleMarkdown", "msgParam": {"title": "T", "text": "load {{ ds }}"}},
+        open_conversation_id="cid9",
+    )
+    as_json = DingTalkCustomRobotOperator(  # a template that renders the whole dict as JSON text
+        task_id="j",
+        message='{"msgtype": "text", "text": {"content": "{{ ds }}"}}',
+        at_user_ids="{{ people }}",
+    )
+    for op in (webhook, robot, as_json):
+        render(op)
+        op.execute({})
+    card, text = (d.message for d in env.inbox("custom_robot"))
+    assert card["actionCard"]["title"] == "Run manual__1"
+    assert text["text"]["content"].startswith("2025-01-02") and text["at"]["atUserIds"] == ["user1", "user2"]
+    assert env.inbox("app_robot_group")[0].message["msgParam"] == {"title": "T", "text": "load 2025-01-02"}
+
+
+def test_robot_operators_refuse_a_wrong_raw_dict_before_sending(env: DingTalkEmulator) -> None:
+    webhook = DingTalkCustomRobotOperator(
+        task_id="w", message={"msgtype": "markdown", "markdown": {"title": "T", "txt": "x"}}
+    )
+    robot = DingTalkAppRobotOperator(
+        task_id="r", message={"msgKey": "sampleFile", "msgParam": {}}, user_ids=["user1"]
+    )
+    for op, field in ((webhook, "markdown.txt"), (robot, "msgKey")):
+        render(op)
+        with pytest.raises(DingTalkValidationError) as err:
+            op.execute({})
+        assert err.value.field == field
+    assert env.inbox() == []
