@@ -6,7 +6,8 @@ before the connection exists (requests are then answered 503), and read again ev
 after a failed signature check, so a rotated token or aes_key is picked up without a restart.
 ``[dingtalk] receiver_enabled = False`` removes the endpoint. Asset events are written with
 :class:`~.sinks.DatabaseAssetSink`, and handled events are remembered in the provider's private
-state folder.
+state folder, or in Redis with ``[dingtalk] state_backend = redis`` (several API servers behind a load
+balancer then see each other's events).
 
 Registered as an ``airflow.plugins`` entry point, which Airflow loads on every install; plugins
 declared in provider info load only with ``[core] lazy_discover_providers = False`` (see "Plugins" in
@@ -16,6 +17,7 @@ on the first request.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from airflow.plugins_manager import AirflowPlugin
@@ -48,16 +50,15 @@ class _LazyReceiver:
         self._app: Any = None
 
     def _build(self) -> Any:
-        from airflow_provider_dingtalk._filelock import state_dir
         from airflow_provider_dingtalk.events.app import create_receiver_app
-        from airflow_provider_dingtalk.events.dedup import DedupStore
+        from airflow_provider_dingtalk.events.dedup import DEFAULT_LEASE
         from airflow_provider_dingtalk.events.sinks import DatabaseAssetSink
+        from airflow_provider_dingtalk.state import backend_for
 
-        folder = state_dir()
         return create_receiver_app(
             config=_load_config,
             sink=DatabaseAssetSink(),
-            dedup=DedupStore(folder / "callback-events.sqlite3" if folder else None),
+            dedup=backend_for().event_store(lease=DEFAULT_LEASE, clock=time.time),
             path="/events",
         )
 
