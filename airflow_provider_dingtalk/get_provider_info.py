@@ -191,7 +191,7 @@ def get_provider_info() -> dict[str, Any]:
         "config": {
             "dingtalk": {
                 "description": "The DingTalk event receiver that the provider's plugin mounts on the API "
-                "server at <api base>/dingtalk/events.",
+                "server at <api base>/dingtalk/events, and where state shared between workers lives.",
                 "options": {
                     "receiver_enabled": {
                         "description": "Mount the event receiver on the API server. Set to False where "
@@ -220,6 +220,25 @@ def get_provider_info() -> dict[str, Any]:
                         "type": "string",
                         "example": "dingtalk_prod",
                         "default": "dingtalk_default",
+                    },
+                    "state_backend": {
+                        "description": "Where access tokens, the custom robots' send windows, the alert "
+                        "spool and the receiver's handled events are shared: file (this machine's "
+                        "private state folder) or redis (the whole cluster; needs the redis extra and "
+                        "redis_url). A connection's extras state_backend and redis_url override it.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "redis",
+                        "default": "file",
+                    },
+                    "redis_url": {
+                        "description": "The Redis server of state_backend = redis, e.g. "
+                        "redis://:password@redis:6379/3. Never logged with its password.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "sensitive": True,
+                        "example": "redis://:password@redis:6379/3",
+                        "default": "",
                     },
                 },
             }

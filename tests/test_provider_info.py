@@ -67,13 +67,18 @@ def test_every_dingtalk_option_the_code_reads_is_declared_with_its_default() -> 
         for key in re.findall(r'(?:_conf\(|conf\.get\("dingtalk", )"(\w+)"', path.read_text())
     }
     options = get_provider_info()["config"]["dingtalk"]["options"]
-    assert read == set(options) == {"callback_conn_id", "card_conn_id", "receiver_enabled"}
+    expected = {"callback_conn_id", "card_conn_id", "receiver_enabled", "state_backend", "redis_url"}
+    assert read == set(options) == expected
     # Airflow's config init loads providers' options, so the defaults come without a fallback.
     from airflow.configuration import conf
 
     assert conf.get("dingtalk", "callback_conn_id") == "dingtalk_callback_default"
     assert conf.getboolean("dingtalk", "receiver_enabled") is True
     assert conf.get("dingtalk", "card_conn_id") == "dingtalk_default"
+    assert conf.get("dingtalk", "state_backend") == "file"
+    assert conf.get("dingtalk", "redis_url") == ""
+    # The URL may hold a password: Airflow hides it in `airflow config list` and the UI.
+    assert options["redis_url"]["sensitive"] is True
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_dingtalk.robot_pacer import RobotBusyError, RobotPacer, pacer_key
+from airflow_provider_dingtalk.state.files import FileBackend
 
 
 class Clock:
@@ -30,7 +31,10 @@ def take_now(p: RobotPacer, clock: Clock) -> bool:
 
 def pacer(tmp_path: Path | None, clock: Clock) -> RobotPacer:
     return RobotPacer(
-        key=pacer_key("https://oapi.dingtalk.com", "tok"), directory=tmp_path, clock=clock, sleep=clock.sleep
+        key=pacer_key("https://oapi.dingtalk.com", "tok"),
+        state=FileBackend(tmp_path),
+        clock=clock,
+        sleep=clock.sleep,
     )
 
 

@@ -10,8 +10,9 @@ What it answers (DingTalk retries anything but an encrypted ``success``):
         (wrong aes_key), a message for another receiver id (corpId/AppKey)
 408     the body did not arrive within ``body_timeout`` seconds
 413     body larger than ``max_body_bytes``
-503     not configured yet, the asset event could not be written, or an earlier delivery of the same
-        event is still writing it: DingTalk retries later
+503     not configured yet, the asset event could not be written, an earlier delivery of the same
+        event is still writing it, or the shared record of handled events (Redis) is unreachable:
+        DingTalk retries later
 ======  ===========================================================================================
 
 Never a 500: unexpected errors are logged (without secrets) and answered 503.
@@ -40,9 +41,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from airflow_provider_dingtalk.crypto import ERR_TIMESTAMP, DingTalkCrypto
-from airflow_provider_dingtalk.events.dedup import Claim, DedupStore, event_key
+from airflow_provider_dingtalk.events.dedup import DedupStore, event_key
 from airflow_provider_dingtalk.events.sinks import AssetEventSink, SinkUnavailable
 from airflow_provider_dingtalk.exceptions import DingTalkCryptoError
+from airflow_provider_dingtalk.state import Claim, EventStore, StateUnavailable
 
 if TYPE_CHECKING:
     from airflow_provider_dingtalk.hooks.event_callback import CallbackConfig
@@ -66,6 +68,13 @@ _POLL = 0.05
 _QUERY_NAMES = {"signature": ("msg_signature", "signature"), "timestamp": ("timeStamp", "timestamp")}
 
 
+def _quietly(step: Callable[[str], None], key: str) -> None:
+    try:
+        step(key)
+    except StateUnavailable as exc:
+        log.error("Could not update the record of handled DingTalk events: %s", exc)
+
+
 class _Refuse(Exception):
     def __init__(self, status: int, reason: str) -> None:
         self.status, self.reason = status, reason
@@ -76,7 +85,7 @@ def create_receiver_app(
     *,
     config: CallbackConfig | Callable[[], CallbackConfig],
     sink: AssetEventSink,
-    dedup: DedupStore | None = None,
+    dedup: EventStore | None = None,
     path: str = "/dingtalk/events",
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     body_timeout: float = DEFAULT_BODY_TIMEOUT,
@@ -91,7 +100,8 @@ def create_receiver_app(
         (called on each request until it succeeds, so the app can start before the connection
         exists, and then again every ``config_ttl`` seconds).
     :param sink: creates the asset events (:class:`~.sinks.DatabaseAssetSink` inside Airflow).
-    :param dedup: remembers handled events; default in memory only.
+    :param dedup: remembers handled events; default in memory only. Receivers that share one
+        (the Redis backend's) create one asset event per event between them.
     :param path: the URL path DingTalk posts to.
     :param max_body_bytes: larger bodies are refused with 413 before they are read completely.
     :param body_timeout: seconds a client may take to send its body; slower ones get 408.
@@ -108,8 +118,14 @@ def create_receiver_app(
     def handle(event_type: str, event: dict[str, Any]) -> None:
         key = event_key(event)
         deadline = monotonic() + duplicate_wait
-        while (claim := seen.claim(key)) is Claim.PENDING and monotonic() < deadline:
-            time.sleep(_POLL)  # another delivery is writing it: its outcome decides our answer
+        try:
+            while (claim := seen.claim(key)) is Claim.PENDING and monotonic() < deadline:
+                time.sleep(_POLL)  # another delivery is writing it: its outcome decides our answer
+        except StateUnavailable as exc:
+            # Without the shared record another receiver may be writing this very event: writing it
+            # here too could make two asset events. DingTalk retries until the record is back.
+            log.error("DingTalk %s event not recorded: %s", event_type, exc)
+            raise _Refuse(503, "event store unavailable; retry later") from None
         if claim is Claim.DONE:
             log.info("DingTalk re-delivered a %s event; already recorded", event_type)
             return
@@ -119,13 +135,15 @@ def create_receiver_app(
         try:
             created = sink.emit(event_type, event)
         except SinkUnavailable as exc:
-            seen.release(key)  # let DingTalk's retry try again
+            _quietly(seen.release, key)  # let DingTalk's retry try again
             log.warning("DingTalk %s event not recorded: %s", event_type, exc)
             raise _Refuse(503, "event not recorded; retry later") from None
         except BaseException:
-            seen.release(key)
+            _quietly(seen.release, key)
             raise
-        seen.finish(key)
+        # The asset event exists: answer success even if the record of it cannot be written now, or
+        # DingTalk's retry would create a second one (a pending claim expires after the lease).
+        _quietly(seen.finish, key)
         if created:
             log.info("DingTalk %s event → %d asset event(s)", event_type, created)
         else:

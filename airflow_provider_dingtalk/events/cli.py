@@ -49,23 +49,28 @@ def build_receiver(
     :param password: see ``username``.
     :param token: a ready JWT instead (it is not renewed; when it expires events are answered 503).
     :param path: the URL path DingTalk posts to.
-    :param state_file: SQLite file remembering handled events (default: the provider's state folder;
-        in memory if that folder cannot be made safely).
+    :param state_file: SQLite file remembering handled events (default: ``[dingtalk] state_backend``:
+        the provider's state folder, in memory if that folder cannot be made safely, or Redis).
     :param timeout: seconds per REST call (see :class:`~.sinks.RestApiAssetSink` for why it exceeds
         DingTalk's 1.5 s deadline).
     :raises DingTalkValidationError: the connection is incomplete (naming the field).
     :raises AirflowNotFoundException: the connection does not exist.
     """
-    from airflow_provider_dingtalk._filelock import state_dir
+    import time
+
     from airflow_provider_dingtalk.events.app import create_receiver_app
-    from airflow_provider_dingtalk.events.dedup import DedupStore
+    from airflow_provider_dingtalk.events.dedup import DEFAULT_LEASE, DedupStore
     from airflow_provider_dingtalk.events.sinks import RestApiAssetSink
     from airflow_provider_dingtalk.hooks.event_callback import DingTalkEventCallbackHook
+    from airflow_provider_dingtalk.state import EventStore, backend_for
 
     config = DingTalkEventCallbackHook(dingtalk_callback_conn_id=callback_conn_id).get_config()
-    if state_file is None and (folder := state_dir()) is not None:
-        state_file = folder / "callback-events.sqlite3"
-    store = DedupStore(state_file)  # one file for handled events and for assets already written
+    # One store for handled events and for assets already written.
+    store: EventStore = (
+        DedupStore(state_file)
+        if state_file is not None
+        else backend_for().event_store(lease=DEFAULT_LEASE, clock=time.time)
+    )
     sink = RestApiAssetSink(
         airflow_url, username=username, password=password, token=token, timeout=timeout, progress=store
     )
@@ -97,7 +102,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--token-file", type=Path, help=f"file holding a JWT instead of a login (else ${TOKEN_ENV})"
     )
-    p.add_argument("--state-file", type=Path, help="SQLite file of handled events (default: state folder)")
+    p.add_argument(
+        "--state-file",
+        type=Path,
+        help="SQLite file of handled events (default: [dingtalk] state_backend: the state folder, or Redis)",
+    )
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per Airflow API call (default: 10)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return p

@@ -3,7 +3,9 @@
 DingTalk pushes an event again when it did not get ``success`` in time, so the same event can arrive
 twice (or more), even while the first delivery is still being written. The key is a hash of the
 decrypted event, kept in a small SQLite file (shared by API-server workers and surviving restarts),
-bounded to the most recent ``max_entries`` keys.
+bounded to the most recent ``max_entries`` keys. Receivers on several machines share the keys
+through the Redis state backend instead (``airflow_provider_dingtalk.redis.RedisEventStore``, same
+semantics), chosen by ``[dingtalk] state_backend``.
 
 A key is first *pending* (one delivery is writing the event) and then *done* (the event is
 recorded). A retry of a pending event must not be acknowledged: if the first write then fails, the
@@ -15,7 +17,6 @@ event for ever.
 from __future__ import annotations
 
 import contextlib
-import enum
 import hashlib
 import json
 import sqlite3
@@ -25,6 +26,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+from airflow_provider_dingtalk.state import Claim
 
 __all__ = ["DEFAULT_LEASE", "Claim", "DedupStore", "event_key"]
 
@@ -39,17 +42,6 @@ def event_key(event: dict[str, Any]) -> str:
     """A stable key for an event: SHA-256 of its canonical JSON (key order does not matter)."""
     canonical = json.dumps(event, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-class Claim(enum.Enum):
-    """What :meth:`DedupStore.claim` found."""
-
-    NEW = "new"
-    """The caller owns the key: write the event, then :meth:`~DedupStore.finish` or ``release``."""
-    DONE = "done"
-    """The event was recorded before: acknowledge it."""
-    PENDING = "pending"
-    """Another delivery is writing it right now: wait, or have DingTalk retry later."""
 
 
 _PENDING, _DONE = 0, 1

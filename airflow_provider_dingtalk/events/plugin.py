@@ -7,7 +7,8 @@ before the connection exists (requests are then answered 503), and read again ev
 after a failed signature check, so a rotated token or aes_key is picked up without a restart.
 ``[dingtalk] receiver_enabled = False`` removes the endpoint. Asset events are written with
 :class:`~.sinks.DatabaseAssetSink`, and handled events are remembered in the provider's private
-state folder.
+state folder, or in Redis with ``[dingtalk] state_backend = redis`` (several API servers behind a load
+balancer then see each other's events).
 
 The card callback answers human-in-the-loop tasks (:mod:`.card_callback`); it reads the
 ``dingtalk`` connection named by ``[dingtalk] card_conn_id`` (default ``dingtalk_default``) for the
@@ -22,6 +23,7 @@ on the first request.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from airflow.plugins_manager import AirflowPlugin
@@ -84,18 +86,17 @@ class _LazyReceiver:
         self._app: Any = None
 
     def _build(self) -> Any:
-        from airflow_provider_dingtalk._filelock import state_dir
         from airflow_provider_dingtalk.events.app import create_receiver_app
         from airflow_provider_dingtalk.events.card_callback import CardClickHandler, add_card_callback_route
-        from airflow_provider_dingtalk.events.dedup import DedupStore
+        from airflow_provider_dingtalk.events.dedup import DEFAULT_LEASE
         from airflow_provider_dingtalk.events.hitl_answers import AirflowHITLAnswers
         from airflow_provider_dingtalk.events.sinks import DatabaseAssetSink
+        from airflow_provider_dingtalk.state import backend_for
 
-        folder = state_dir()
         app = create_receiver_app(
             config=_load_config,
             sink=DatabaseAssetSink(),
-            dedup=DedupStore(folder / "callback-events.sqlite3" if folder else None),
+            dedup=backend_for().event_store(lease=DEFAULT_LEASE, clock=time.time),
             path="/events",
         )
         cards = _CardConfig()

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from airflow_provider_dingtalk._redact import Secret
 from airflow_provider_dingtalk.event_types import event_asset_uri
 from airflow_provider_dingtalk.events.dedup import DedupStore, event_key
+from airflow_provider_dingtalk.state import EventStore
 
 __all__ = ["AssetEventSink", "DatabaseAssetSink", "RestApiAssetSink", "SinkUnavailable", "event_extra"]
 
@@ -98,7 +99,7 @@ class RestApiAssetSink:
         password: str | None = None,
         token: str | None = None,
         timeout: float = 10.0,
-        progress: DedupStore | None = None,
+        progress: EventStore | None = None,
     ) -> None:
         import requests
 

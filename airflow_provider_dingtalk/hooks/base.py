@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -29,6 +29,7 @@ from airflow_provider_dingtalk.retry import DingTalkTransportError, RetryPolicy,
 if TYPE_CHECKING:
     import requests
 
+    from airflow_provider_dingtalk.state import StateBackend
     from airflow_provider_dingtalk.token_cache import TokenCache
 
 T = TypeVar("T")
@@ -55,6 +56,7 @@ class AppConfig:
     connect_timeout: float
     read_timeout: float
     share_token: bool
+    state: StateBackend = field(repr=False)  # extras state_backend/redis_url, else [dingtalk]
 
     def v1_host(self) -> str:
         """Where v1.0 calls go; refused when the connection's custom host has no api_host beside it."""
@@ -128,6 +130,8 @@ def app_config(conn_id: str, conn: Any) -> AppConfig:
     check_host(conn_id, host)
     api_host = normalise_host(extra.get("api_host"), DEFAULT_API_HOST)
     check_host(conn_id, api_host, field="api_host")
+    from airflow_provider_dingtalk.state import backend_for
+
     return AppConfig(
         conn_id=conn_id,
         app_key=conn.login,
@@ -140,13 +144,15 @@ def app_config(conn_id: str, conn: Any) -> AppConfig:
         connect_timeout=float(extra.get("connect_timeout") or DEFAULT_CONNECT_TIMEOUT),
         read_timeout=float(extra.get("read_timeout") or DEFAULT_READ_TIMEOUT),
         share_token=flag(extra.get("shared_cache", True), f"connection {conn_id!r} extra shared_cache"),
+        state=backend_for(extra, owner=f"connection {conn_id!r}"),
     )
 
 
 class DingTalkBaseHook(BaseHook):
     """Talk to DingTalk as an internal app (AppKey + AppSecret): the part every feature needs.
 
-    Obtains the app access token, caches it for every task process on the machine, renews it when
+    Obtains the app access token, caches it for every task process on the machine (or the cluster,
+    with the Redis state backend), renews it when
     DingTalk rejects it, and retries transient failures as :mod:`airflow_provider_dingtalk.retry` says.
     Feature hooks add DingTalk's verbs on top of :meth:`call_oapi` and :meth:`call_api`.
 
@@ -203,16 +209,15 @@ class DingTalkBaseHook(BaseHook):
         # Built once per hook: checking the state folder takes syscalls that every call would repeat.
         if family in self._token_caches:
             return self._token_caches[family]
-        from airflow_provider_dingtalk._filelock import state_dir
+        from airflow_provider_dingtalk.state.files import FileBackend
         from airflow_provider_dingtalk.token_cache import TokenCache, cache_key, file_key
 
         host = self.app.host if family == "oapi" else self.app.v1_host()
-        directory = state_dir() if self.app.share_token else None
         secret = self.app.app_secret.reveal()
         # The secret is part of the key: a wrong or rotated AppSecret must not find the right one's token.
         cache = self._token_caches[family] = TokenCache(
             key=cache_key(host, family, self.app.app_key, secret),
-            directory=directory,
+            state=self.app.state if self.app.share_token else FileBackend(None),
             encryption_key=file_key(secret),
             clock=self.clock,
         )

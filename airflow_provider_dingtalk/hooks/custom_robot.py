@@ -13,7 +13,7 @@ import hmac
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qs, quote, quote_plus, urlsplit
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_dingtalk.messages import Mentions, Message
     from airflow_provider_dingtalk.robot_pacer import RobotPacer
+    from airflow_provider_dingtalk.state import StateBackend
 
 T = TypeVar("T")
 
@@ -112,13 +113,15 @@ class CustomRobotConfig:
     secret: Secret | None
     connect_timeout: float
     read_timeout: float
+    state: StateBackend = field(repr=False)  # extras state_backend/redis_url, else [dingtalk]
 
 
 class DingTalkCustomRobotHook(BaseHook):
     """Send messages to a group chat through a custom robot's webhook.
 
     Signs every request when the connection has the robot's secret, paces sends to DingTalk's
-    20 messages a minute per robot across every task process on the machine, waits and retries when
+    20 messages a minute per robot across every task process on the machine (or the cluster, with
+    the Redis state backend), waits and retries when
     DingTalk still answers "too fast" (130101), and tags each message with a ``msgUuid`` so that a
     retry after a lost answer is not shown twice.
 
@@ -184,6 +187,8 @@ class DingTalkCustomRobotHook(BaseHook):
             )
         host = normalise_host(conn.host or url_host, DEFAULT_HOST, conn.port)
         check_host(self.dingtalk_webhook_conn_id, host)
+        from airflow_provider_dingtalk.state import backend_for
+
         return CustomRobotConfig(
             conn_id=self.dingtalk_webhook_conn_id,
             host=host,
@@ -191,6 +196,7 @@ class DingTalkCustomRobotHook(BaseHook):
             secret=Secret(secret) if secret else None,
             connect_timeout=float(extra.get("connect_timeout") or DEFAULT_CONNECT_TIMEOUT),
             read_timeout=float(extra.get("read_timeout") or DEFAULT_READ_TIMEOUT),
+            state=backend_for(extra, owner=f"connection {self.dingtalk_webhook_conn_id!r}"),
         )
 
     @cached_property
@@ -199,10 +205,16 @@ class DingTalkCustomRobotHook(BaseHook):
 
     @cached_property
     def pacer(self) -> RobotPacer:
-        """This robot's send window, shared with every task process on the machine."""
+        """This robot's send window, shared with every process using the same state backend."""
         from airflow_provider_dingtalk.robot_pacer import pacer_for
 
-        return pacer_for(self.robot.host, self.robot.token.reveal(), clock=self.clock, sleep=self.sleep)
+        return pacer_for(
+            self.robot.host,
+            self.robot.token.reveal(),
+            state=self.robot.state,
+            clock=self.clock,
+            sleep=self.sleep,
+        )
 
     def send(
         self,
@@ -239,7 +251,7 @@ class DingTalkCustomRobotHook(BaseHook):
             except DingTalkAPIError as exc:
                 if exc.errcode != RATE_LIMITED:
                     raise
-                # Another sender used up the robot's minute; nobody on this machine sends until it ends.
+                # Another sender used up the robot's minute; nobody sharing the window sends until it ends.
                 self.log.warning("DingTalk blocked the custom robot for sending too fast; waiting to retry.")
                 self.pacer.block()
                 continue

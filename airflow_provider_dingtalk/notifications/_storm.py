@@ -1,8 +1,10 @@
 """Alert storms: a custom robot takes 20 messages a minute; 200 tasks may fail in the same minute.
 
-Each alert for a robot is first written to that robot's *spool*, a private folder under
+Each alert for a robot is first written to that robot's *spool* in the robot's
+:class:`~airflow_provider_dingtalk.state.StateBackend`: with the file backend a private folder under
 ``state_dir()`` (``alerts-<pacer key>/``, one JSON file per alert, written atomically with
-``write_private``). Whoever holds the robot's drain lock then empties the spool:
+``write_private``), with Redis one hash per robot for the whole cluster. Whoever holds the robot's
+drain lock then empties the spool:
 
 * if the robot's pacer has a free send slot for every waiting alert, each is sent on its own;
 * otherwise, if at least one slot is free, all waiting alerts are folded into ONE summary message
@@ -11,13 +13,13 @@ Each alert for a robot is first written to that robot's *spool*, a private folde
 * with no free slot the notifier lets go of the lock and sleeps until the next slot (bounded by its
   deadline), then tries again. Meanwhile other notifiers add their alerts, so one summary covers them.
 
-A notifier whose alert file is gone when it gets the lock returns at once: another process sent or
-folded it. Files are deleted only after DingTalk accepted the message that carries them.
+A notifier whose alert is gone when it gets the lock returns at once: another process sent or
+folded it. Alerts are removed only after DingTalk accepted the message that carries them.
 
 Races, and why they are safe:
 
-1. *Two processes (or threads) drain at once.* The drain lock (``_filelock.locked``: flock plus a
-   thread lock) serialises them; a file is read, sent and deleted under that one lock.
+1. *Two processes (or threads) drain at once.* The drain lock (the backend's: flock plus a thread
+   lock, or a Redis key with a lease) serialises them; an alert is read, sent and removed under it.
 2. *A file appears while the holder sends.* The holder works from the list it took; the new file's
    owner is waiting for the lock and finds its file still there, so it drains it next.
 3. *A file is half written.* ``write_private`` writes a ``.tmp-*`` file and renames it; the spool
@@ -32,9 +34,13 @@ Races, and why they are safe:
    two cannot deadlock.
 7. *Other senders* (operators on the same robot) use the same pacer. If they take a slot between our
    look at the pacer and our send, the send waits for the next slot (within the deadline).
-8. *Several machines* each have their own spool and pacer; as for the hook, pacing is per machine.
+8. *Several machines* share one spool and pacer through the Redis backend; with the file backend
+   each machine has its own, so pacing is per machine.
+9. *A drain lock holder dies* (Redis backend). Its lease (:data:`DRAIN_LEASE`) expires and the next
+   notifier drains; one whose deadline comes first leaves its alert spooled.
 
-When no private state folder can be made, alerts go straight to the hook (paced per process).
+When no shared state can be had (no private state folder), alerts go straight to the hook (paced
+per process).
 """
 
 from __future__ import annotations
@@ -46,21 +52,22 @@ import logging
 import os
 import uuid
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_dingtalk._filelock import locked, write_private
 from airflow_provider_dingtalk.exceptions import DingTalkValidationError
 
 if TYPE_CHECKING:
     from airflow_provider_dingtalk.hooks.custom_robot import DingTalkCustomRobotHook
     from airflow_provider_dingtalk.messages import Mentions, Message
     from airflow_provider_dingtalk.notifications._alert import AlertFacts
+    from airflow_provider_dingtalk.state import StateBackend
 
 log = logging.getLogger(__name__)
 
 SPOOL_MAX_AGE = 86400.0
 """Seconds after which an alert that could not be sent is dropped (and logged)."""
+DRAIN_LEASE = 120.0
+"""Seconds a drain lock in Redis outlives a holder that died (well above one drain's sends)."""
 _MSG_UUID_PLACEHOLDER = "0" * 32  # the hook adds a 32-hex msgUuid: count it when measuring
 
 
@@ -68,7 +75,7 @@ _MSG_UUID_PLACEHOLDER = "0" * 32  # the hook adds a 32-hex msgUuid: count it whe
 class SpooledAlert:
     """One alert waiting in a robot's spool."""
 
-    path: Path
+    item: str  # its name in the spool: creation time first, so items sort oldest first
     created: float
     message: Message
     mentions: Mentions | None
@@ -80,30 +87,22 @@ class RobotAlertSpool:
     """The spool of one custom robot; see the module docstring.
 
     :param hook: the robot's hook (its pacer, clock and sleep are used).
-    :param directory: the spool folder; ``None`` sends straight through the hook.
+    :param state: where the spool lives; ``None`` sends straight through the hook.
     """
 
-    def __init__(self, hook: DingTalkCustomRobotHook, directory: Path | None) -> None:
+    def __init__(self, hook: DingTalkCustomRobotHook, state: StateBackend | None) -> None:
+        from airflow_provider_dingtalk.robot_pacer import pacer_key
+
         self.hook = hook
-        self.directory = directory
+        self.state = state
+        self._name = f"alerts-{pacer_key(hook.robot.host, hook.robot.token.reveal())}"
         self._clock: Callable[[], float] = hook.clock
         self._sleep: Callable[[float], None] = hook.sleep
 
     @classmethod
     def for_hook(cls, hook: DingTalkCustomRobotHook) -> RobotAlertSpool:
-        from airflow_provider_dingtalk._filelock import state_dir
-        from airflow_provider_dingtalk.robot_pacer import pacer_key
-
-        base = state_dir()
-        if base is None:
-            return cls(hook, None)
-        directory = base / f"alerts-{pacer_key(hook.robot.host, hook.robot.token.reveal())}"
-        try:
-            directory.mkdir(mode=0o700, exist_ok=True)
-        except OSError as exc:
-            log.warning("No alert spool (%s); sending alerts one by one.", exc)
-            return cls(hook, None)
-        return cls(hook, directory)
+        state = hook.robot.state
+        return cls(hook, state if state.shared else None)
 
     def deliver(
         self, message: Message, mentions: Mentions | None, facts: AlertFacts, *, deadline: float
@@ -114,39 +113,59 @@ class RobotAlertSpool:
             ``"spooled"`` (not sent yet: left for the next drain).
         :raises DingTalkError: DingTalk refused or could not be reached (the alert stays spooled).
         """
-        if self.directory is None:
+        if self.state is None:
             self.hook.send(message, mentions=mentions)
             return "sent"
-        own = self._write(message, mentions, facts)
+        try:
+            own = self._write(message, mentions, facts)
+        except OSError as exc:
+            log.warning("No alert spool (%s); sending this alert on its own.", exc)
+            self.hook.send(message, mentions=mentions)
+            return "sent"
         while True:
-            with locked(self.directory / "drain.lock"):
-                if not own.exists():
-                    return "by-other"
-                pending = self._pending()
-                status = self.hook.pacer.status()
-                if status.free >= len(pending):
-                    self._send_each(pending)
-                    return "sent"
-                if status.free >= 1:
-                    self._fold(pending)
-                    return "folded"
-                wait_until = status.next_slot_at
-            if wait_until > deadline:
+            try:
+                outcome = self._drain(own, lock_wait=max(0.0, deadline - self._clock()))
+            except TimeoutError:
+                log.error(
+                    "Another notifier held custom robot %s's alert spool past this alert's deadline; "
+                    "the alert waits in the spool and goes out with the next alert to this robot.",
+                    self.hook.robot.conn_id,
+                )
+                return "spooled"
+            if isinstance(outcome, str):
+                return outcome
+            if outcome > deadline:
                 log.error(
                     "Custom robot %s is busy until %.0f s from now; this alert waits in the spool and goes "
                     "out with the next alert to this robot.",
                     self.hook.robot.conn_id,
-                    wait_until - self._clock(),
+                    outcome - self._clock(),
                 )
                 return "spooled"
-            self._sleep(max(0.0, wait_until - self._clock()))
+            self._sleep(max(0.0, outcome - self._clock()))
 
-    # -- spool files ------------------------------------------------------------------------------
+    def _drain(self, own: str, *, lock_wait: float) -> str | float:
+        """Under the drain lock: send or fold what waits, or say when the robot's next slot opens."""
+        assert self.state is not None
+        with self.state.lock(f"{self._name}/drain", lease=DRAIN_LEASE, wait=lock_wait):
+            if not self.state.spool_has(self._name, own):
+                return "by-other"
+            pending = self._pending()
+            status = self.hook.pacer.status()
+            if status.free >= len(pending):
+                self._send_each(pending)
+                return "sent"
+            if status.free >= 1:
+                self._fold(pending)
+                return "folded"
+            return status.next_slot_at
 
-    def _write(self, message: Message, mentions: Mentions | None, facts: AlertFacts) -> Path:
-        assert self.directory is not None
+    # -- the spool --------------------------------------------------------------------------------
+
+    def _write(self, message: Message, mentions: Mentions | None, facts: AlertFacts) -> str:
+        assert self.state is not None
         now = self._clock()
-        path = self.directory / f"{int(now * 1e6):020d}-{os.getpid()}-{uuid.uuid4().hex[:12]}.json"
+        item = f"{int(now * 1e6):020d}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
         entry = {
             "created": now,
             "message": {"type": type(message).__name__, "fields": dataclasses.asdict(message)},
@@ -154,22 +173,22 @@ class RobotAlertSpool:
             "facts": summary_facts(facts),
             "msg_uuid": uuid.uuid4().hex,
         }
-        write_private(path, json.dumps(entry, ensure_ascii=False))
-        return path
+        self.state.spool_add(self._name, item, json.dumps(entry, ensure_ascii=False), ttl=SPOOL_MAX_AGE)
+        return item
 
     def _pending(self) -> list[SpooledAlert]:
-        assert self.directory is not None
+        assert self.state is not None
         alerts, expired = [], []
-        for path in sorted(self.directory.glob("[0-9]*.json")):  # dot files are writes in progress
+        for item, raw in self.state.spool_items(self._name):
             try:
-                alert = _load(path)
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                log.error("Dropping a damaged alert spool file %s: %s", path.name, exc)
-                path.unlink(missing_ok=True)
+                alert = _load(item, raw)
+            except (ValueError, KeyError, TypeError) as exc:
+                log.error("Dropping a damaged alert spool entry %s: %s", item, exc)
+                self.state.spool_remove(self._name, item)
                 continue
             if alert.created < self._clock() - SPOOL_MAX_AGE:
                 expired.append(alert)
-                path.unlink(missing_ok=True)
+                self.state.spool_remove(self._name, item)
             else:
                 alerts.append(alert)
         if expired:
@@ -190,7 +209,7 @@ class RobotAlertSpool:
                 DingTalkValidationError
             ) as exc:  # this alert can never be sent; don't let it block the rest
                 log.error("Dropping alert %s that DingTalk cannot take: %s", _label(alert.facts), exc)
-            alert.path.unlink(missing_ok=True)
+            self._remove(alert)
 
     def _fold(self, pending: Sequence[SpooledAlert]) -> None:
         message, mentions, listed = summary_message(pending)
@@ -198,7 +217,7 @@ class RobotAlertSpool:
         fold_uuid = hashlib.sha256("".join(a.msg_uuid for a in pending).encode()).hexdigest()[:32]
         self.hook.send(message, mentions=mentions, msg_uuid=fold_uuid)
         for alert in pending:
-            alert.path.unlink(missing_ok=True)
+            self._remove(alert)
         log.warning(
             "Custom robot %s: %d alerts arrived faster than it may send, folded into one message "
             "(%d listed by name): %s",
@@ -207,6 +226,10 @@ class RobotAlertSpool:
             listed,
             ", ".join(_label(a.facts) for a in pending),
         )
+
+    def _remove(self, alert: SpooledAlert) -> None:
+        assert self.state is not None
+        self.state.spool_remove(self._name, alert.item)
 
 
 def summary_facts(facts: AlertFacts) -> dict[str, Any]:
@@ -315,17 +338,17 @@ def _merged_mentions(all_mentions: Sequence[Mentions | None]) -> Mentions | None
     return Mentions(mobiles=mobiles, user_ids=user_ids, at_all=any(m.at_all for m in given))
 
 
-def _load(path: Path) -> SpooledAlert:
+def _load(item: str, text: str) -> SpooledAlert:
     from airflow_provider_dingtalk.messages import ActionCard, Button, Markdown, Mentions, Text
 
-    raw = json.loads(path.read_text(encoding="utf-8"))
+    raw = json.loads(text)
     kinds: dict[str, Any] = {"Markdown": Markdown, "ActionCard": ActionCard, "Text": Text}
     fields = dict(raw["message"]["fields"])
     if "buttons" in fields:
         fields["buttons"] = [Button(**b) for b in fields["buttons"]]
     mentions = raw.get("mentions")
     return SpooledAlert(
-        path=path,
+        item=item,
         created=float(raw["created"]),
         message=kinds[raw["message"]["type"]](**fields),
         mentions=Mentions(**mentions) if mentions else None,

@@ -119,7 +119,7 @@ def _spooled(i: int, url_len: int = 200) -> SpooledAlert:
         "log_url": "https://airflow.example.com/" + "x" * url_len,
     }
     mentions = Mentions(user_ids=[f"user{i % 2}"])
-    return SpooledAlert(path=Path(f"/nonexistent/{i}"), created=0.0, message=Markdown(title="t", text="t"),
+    return SpooledAlert(item=f"{i:020d}", created=0.0, message=Markdown(title="t", text="t"),
                         mentions=mentions, facts=facts, msg_uuid=f"uuid{i}")  # fmt: skip
 
 
