@@ -7,7 +7,9 @@
 | timeout, HTTP 502/503/504,       | jitter (0.5 s doubling, at most 8  | ``max_elapsed`` seconds in |
 | errcode -1 (busy), rate limits   | s a wait)                          | all, whichever first       |
 | 45009, 90002, 90018, 90019       |                                    |                            |
-| (incl. as 88 sub_code)           |                                    |                            |
+| (incl. as 88 sub_code); v1.0     |                                    |                            |
+| HTTP 403 ``Forbidden.Access      |                                    |                            |
+| Denied.Qps/QpmLimit…`` throttling|                                    |                            |
 +----------------------------------+------------------------------------+----------------------------+
 | token rejected (33001, 40001,    | token dropped from every cache,    | once; a second rejection   |
 | 40014, 42001; v1.0 HTTP 401 or   | call repeated with a fresh token   | raises                     |
@@ -59,6 +61,14 @@ TRANSIENT_ERRCODES = frozenset({-1, 45009, 90002, 90018, 90019})
 TOKEN_ERRCODES = frozenset({33001, 40001, 40014, 42001})
 TRANSIENT_HTTP_STATUS = frozenset({502, 503, 504})
 TOKEN_V1_CODES = frozenset({"InvalidAuthentication"})
+# v1.0 throttling, HTTP 403 (DingTalk's global error-code page, "服务端API错误码"): per app and API, per API.
+THROTTLE_V1_CODES = frozenset(
+    {
+        "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi",
+        "Forbidden.AccessDenied.QpmLimitForAppkeyAndApi",
+        "Forbidden.AccessDenied.QpsLimitForApi",
+    }
+)
 
 
 class DingTalkTransportError(DingTalkError):
@@ -73,8 +83,13 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, DingTalkTransportError):
         return exc.http_status is None or exc.http_status in TRANSIENT_HTTP_STATUS
     if isinstance(exc, DingTalkAPIError):
-        return exc.errcode in TRANSIENT_ERRCODES
+        return exc.errcode in TRANSIENT_ERRCODES or is_throttled(exc)
     return False
+
+
+def is_throttled(exc: BaseException) -> bool:
+    """DingTalk's v1.0 gateway refused the call for exceeding a per-app or per-API rate."""
+    return isinstance(exc, DingTalkAPIError) and exc.http_status == 403 and exc.code in THROTTLE_V1_CODES
 
 
 def is_token_error(exc: BaseException) -> bool:

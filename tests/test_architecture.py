@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).parent.parent / "airflow_provider_dingtalk"
 # or a lower one. Inside functions anything goes: that is how heavy imports stay off the parse path.
 LAYERS = [
     {"exceptions", "_json", "_redact", "_filelock", "_serve", "event_types", "assets", "get_provider_info"},
-    {"retry", "token_cache", "crypto", "http", "messages"},
+    {"retry", "token_cache", "crypto", "http", "messages", "approvals"},
     {"robot_pacer", "hooks"},
     {"operators", "notifications", "triggers", "events"},
     {"testing"},
