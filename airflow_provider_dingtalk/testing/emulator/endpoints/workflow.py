@@ -327,9 +327,10 @@ def _create(state: EmulatorState, flow: Workflow, app: EmulatedApp, body: dict[s
     dept = body.get("deptId")
     if dept is None and not approvers:
         raise V1Error(400, "invalidParameter", "deptId不能为空")
-    if dept is not None and (not isinstance(dept, int) or (
-        dept != -1 and (not people.has_department(dept) or originator not in people.members(dept))
-    )):
+    if dept is not None and (
+        not isinstance(dept, int)
+        or (dept != -1 and (not people.has_department(dept) or originator not in people.members(dept)))
+    ):
         raise V1Error(400, "processInstanceInvalidParameter", "发起人不在该部门中")
     nodes = template.approvers
     if approvers:
