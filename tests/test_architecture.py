@@ -15,7 +15,7 @@ LAYERS = [
     {"exceptions", "_json", "_redact", "_filelock", "_serve", "event_types", "assets", "get_provider_info"},
     {"retry", "token_cache", "crypto", "http", "messages", "approvals"},
     {"robot_pacer", "hooks"},
-    {"operators", "notifications", "triggers", "events"},
+    {"operators", "sensors", "notifications", "triggers", "events"},
     {"testing"},
 ]
 
