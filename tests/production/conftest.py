@@ -38,6 +38,7 @@ BIN = Path(sys.executable).parent
 SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
 EXAMPLE_DAGS = (
     "example_dingtalk_alerts",
+    "example_dingtalk_approval",
     "example_dingtalk_deadline",
     "example_dingtalk_on_approval",
     "example_dingtalk_register_callback",
