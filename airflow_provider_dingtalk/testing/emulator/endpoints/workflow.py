@@ -713,6 +713,14 @@ async def control(action: str, request: Request) -> dict[str, Any]:
     return {"status": "ok"}
 
 
+@router.post("/_emulator/workflow-settings")
+async def settings(request: Request) -> dict[str, Any]:
+    """``{"qps_limit": N}``: calls per second per app and API before DingTalk's 403."""
+    flow = workflow(state_of(request))
+    flow.qps_limit = int((await request.json())["qps_limit"])
+    return {"qps_limit": flow.qps_limit}
+
+
 @router.get("/_emulator/workflow/instances")
 async def instances(request: Request) -> list[dict[str, Any]]:
     state = state_of(request)
