@@ -110,3 +110,20 @@ async def test_on_kill_revokes_once_dingtalk_allows(
     dingtalk_conn.advance(20)
     await trigger(instance_id, created_at=time.time() - 20).on_kill()
     assert hook.get_instance(instance_id).outcome == "terminated"
+
+
+async def test_a_wake_up_jumps_a_backlog(hook: DingTalkApprovalHook, dingtalk_conn: DingTalkEmulator) -> None:
+    """At 2 GET/s, 20 open instances take 10 s a round; a woken one is asked next, not after them."""
+    workflow(dingtalk_conn.state).qps_limit = 1000
+    ids = start_many(hook, 20)
+    waits = [
+        asyncio.create_task(first_event(trigger(i, requests_per_second=2, min_interval=0.1))) for i in ids
+    ]
+    await asyncio.sleep(1.0)
+    last = ids[-1]
+    await asyncio.to_thread(dingtalk_conn.approve, last, "user2")
+    assert wake_approval(last)
+    event = await asyncio.wait_for(waits[-1], timeout=2.5)
+    assert event["instance"]["outcome"] == "agree"
+    for waiting in waits[:-1]:
+        waiting.cancel()
