@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_PAUSE = 60.0
+WOKEN_AHEAD = 1e9  # seconds: a woken instance sorts before anything scheduled
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,8 +130,9 @@ class ApprovalPoller:
         entry = self._entries.get(instance_id)
         if entry is None:
             return False
-        # Ahead of every instance merely due: under a backlog, "due now" would queue behind them all.
-        entry.due = 0.0
+        # Ahead of every instance merely due (under a backlog "due now" would queue behind them all),
+        # and woken ones in the order they were woken.
+        entry.due = min(entry.due, self._clock() - WOKEN_AHEAD)
         entry.woken_in_flight = entry.in_flight
         self._kick.set()
         return True
