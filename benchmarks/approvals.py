@@ -6,7 +6,7 @@ second per app and API. Approvers decide at random moments over ``--decide-over`
 trigger's finish is timed from its approver's decision. Run twice: polling only, and with a wake-up
 per decision (what a Stream ``bpms_instance_change`` event does).
 
-    .venv/bin/python benchmarks/approvals.py [--instances 1000] [--decide-over 60]
+    .venv/bin/python benchmarks/approvals.py [--instances 1000] [--decide-over 150]
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ async def run(emulator: EmulatorProcess, n: int, decide_over: float, wake: bool)
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--instances", type=int, default=1000)
-    parser.add_argument("--decide-over", type=float, default=60.0)
+    parser.add_argument("--decide-over", type=float, default=150.0)
     parser.add_argument("--check", action="store_true", help="exit 1 on FAIL")
     args = parser.parse_args()
     random.seed(7)
