@@ -52,6 +52,7 @@ def get_provider_info() -> dict[str, Any]:
                     f"{_PKG}.hooks.callback",
                     f"{_PKG}.hooks.event_callback",
                     f"{_PKG}.hooks.interactive_card",
+                    f"{_PKG}.hooks.approval",
                 ],
             }
         ],
@@ -176,9 +177,14 @@ def get_provider_info() -> dict[str, Any]:
             },
             {"integration-name": "DingTalk", "python-modules": [f"{_PKG}.operators.callback"]},
             {"integration-name": "DingTalk", "python-modules": [f"{_PKG}.operators.work_notification"]},
+            {"integration-name": "DingTalk", "python-modules": [f"{_PKG}.operators.approval"]},
+        ],
+        "sensors": [
+            {"integration-name": "DingTalk", "python-modules": [f"{_PKG}.sensors.approval"]},
         ],
         "triggers": [
             {"integration-name": "DingTalk", "python-modules": [f"{_PKG}.triggers.work_notification"]},
+            {"integration-name": "DingTalk", "python-modules": [f"{_PKG}.triggers.approval"]},
         ],
         "notifications": [
             f"{_PKG}.notifications.work_notification.DingTalkNotifier",

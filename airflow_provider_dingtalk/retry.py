@@ -9,7 +9,9 @@
 | 45009, 90002, 90018, 90019       |                                    |                            |
 | (incl. as 88 sub_code), the      |                                    |                            |
 | gateway's per-IP block body      |                                    |                            |
-| (``{"status":1111,"wait":…}``)   |                                    |                            |
+| (``{"status":1111,"wait":…}``);  |                                    |                            |
+| v1.0 HTTP 403 ``Forbidden.Access |                                    |                            |
+| Denied.Qps/QpmLimit…`` throttling|                                    |                            |
 +----------------------------------+------------------------------------+----------------------------+
 | token rejected (33001, 40001,    | token dropped from every cache,    | once; a second rejection   |
 | 40014, 42001; v1.0 HTTP 401 or   | call repeated with a fresh token   | raises                     |
@@ -65,6 +67,14 @@ TRANSIENT_HTTP_STATUS = frozenset({502, 503, 504})
 TOKEN_V1_CODES = frozenset({"InvalidAuthentication"})
 # The code given to the gateway's per-IP block body ({"status":1111,"wait":5,...}), which has no errcode.
 IP_BLOCKED = "IPBlocked"
+# v1.0 throttling, HTTP 403 (DingTalk's global error-code page, "服务端API错误码"): per app and API, per API.
+THROTTLE_V1_CODES = frozenset(
+    {
+        "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi",
+        "Forbidden.AccessDenied.QpmLimitForAppkeyAndApi",
+        "Forbidden.AccessDenied.QpsLimitForApi",
+    }
+)
 
 
 class DingTalkTransportError(DingTalkError):
@@ -79,8 +89,17 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, DingTalkTransportError):
         return exc.http_status is None or exc.http_status in TRANSIENT_HTTP_STATUS
     if isinstance(exc, DingTalkAPIError):
-        return exc.errcode in TRANSIENT_ERRCODES or (exc.errcode is None and exc.code == IP_BLOCKED)
+        return (
+            exc.errcode in TRANSIENT_ERRCODES
+            or (exc.errcode is None and exc.code == IP_BLOCKED)
+            or is_throttled(exc)
+        )
     return False
+
+
+def is_throttled(exc: BaseException) -> bool:
+    """DingTalk's v1.0 gateway refused the call for exceeding a per-app or per-API rate."""
+    return isinstance(exc, DingTalkAPIError) and exc.http_status == 403 and exc.code in THROTTLE_V1_CODES
 
 
 def is_token_error(exc: BaseException) -> bool:

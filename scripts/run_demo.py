@@ -77,6 +77,10 @@ def main() -> int:
     with DingTalkEmulator() as emulator:
         os.environ.update(emulator.airflow_env())
         print(f"DingTalk emulator at {emulator.url}")
+        from airflow_provider_dingtalk.testing.emulator.endpoints.workflow import DEMO_PROCESS_CODE
+
+        # The data owner of the approval example (user2) agrees a second after each request.
+        emulator.auto_decide(DEMO_PROCESS_CODE, result="agree", after=1.0)
 
         from airflow.dag_processing.dagbag import DagBag
         from airflow.utils.db import initdb
@@ -90,7 +94,7 @@ def main() -> int:
             for path, err in bag.import_errors.items():
                 print(f"IMPORT ERROR {path}:\n{err}")
             return 1
-        failures = skipped = 0
+        failures = skipped = approvals = 0
         for dag_id in sorted(bag.dags):
             dag = bag.dags[dag_id]
             if NEEDS_SCHEDULER in dag.tags:
@@ -108,6 +112,15 @@ def main() -> int:
             print(f"=== {dag_id}: {state} {'(as expected)' if ok else '<-- UNEXPECTED'}")
             for item in emulator.inbox()[seen:]:
                 print(f"    → {item.channel} to {item.target}: {_summary(item.message)}")
+            for approval in emulator.approval_instances()[approvals:]:
+                who = [
+                    r["userId"] for r in approval["operationRecords"] if r["type"] == "EXECUTE_TASK_NORMAL"
+                ]
+                print(
+                    f"    → approval {approval['businessId']}: {approval['status']} "
+                    f"{approval['result']} by {who}"
+                )
+            approvals = len(emulator.approval_instances())
         _show_event_to_dag_run(emulator, log_path)
         _show_event_over_stream(emulator)
         print(

@@ -13,9 +13,9 @@ PACKAGE = Path(__file__).parent.parent / "airflow_provider_dingtalk"
 # or a lower one. Inside functions anything goes: that is how heavy imports stay off the parse path.
 LAYERS = [
     {"exceptions", "_json", "_redact", "_filelock", "_serve", "event_types", "assets", "get_provider_info"},
-    {"retry", "token_cache", "crypto", "http", "messages", "state", "redis"},
+    {"retry", "token_cache", "crypto", "http", "messages", "approvals", "state", "redis"},
     {"robot_pacer", "hooks", "stream"},
-    {"operators", "notifications", "triggers", "events"},
+    {"operators", "sensors", "notifications", "triggers", "events"},
     {"testing"},
 ]
 

@@ -130,7 +130,7 @@ def test_every_listed_module_and_class_imports() -> None:
     info = get_provider_info()
     modules = [
         m
-        for key in ("hooks", "operators", "triggers")
+        for key in ("hooks", "operators", "sensors", "triggers")
         for item in info.get(key, [])
         for m in item["python-modules"]
     ]

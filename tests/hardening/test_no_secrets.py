@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
+from airflow_provider_dingtalk.testing.emulator.endpoints.workflow import DEMO_PROCESS_CODE
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "example_dags"
 EXPECT_FAILED = "demo:expect-failed"
@@ -148,6 +149,7 @@ def test_example_dags_at_debug_leak_no_secret(
     env = dingtalk_emulator.airflow_env()
     for name, value in env.items():
         monkeypatch.setenv(name, value)
+    dingtalk_emulator.auto_decide(DEMO_PROCESS_CODE, after=0.5)  # the approval example's data owner agrees
     level = conf.get("logging", "logging_level")
     monkeypatch.setenv("AIRFLOW__LOGGING__LOGGING_LEVEL", "DEBUG")
     configure_logging(log_level="DEBUG")  # structlog filters by its own level: task logs at DEBUG

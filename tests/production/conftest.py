@@ -39,6 +39,7 @@ BIN = Path(sys.executable).parent
 SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
 EXAMPLE_DAGS = (
     "example_dingtalk_alerts",
+    "example_dingtalk_approval",
     "example_dingtalk_deadline",
     "example_dingtalk_hitl",
     "example_dingtalk_hitl_branch",

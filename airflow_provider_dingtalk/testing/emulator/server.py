@@ -231,6 +231,64 @@ class DingTalkEmulator:
 
         return click(self.state, out_track_id, user_id, action, params=params, headers=headers)
 
+    # -- approvals (OA 审批): templates, and people acting on instances ---------------------------
+
+    def add_approval_template(
+        self,
+        process_code: str,
+        *,
+        items: list[dict[str, Any]],
+        approvers: list[str] | list[dict[str, Any]],
+        name: str = "Approval",
+        allow_revoke: bool = True,
+    ) -> None:
+        """A published OA template: its form (``schemaContent.items`` as the form-schema API returns
+        them) and its approver chain (user ids, one node each, or ``{"actionType", "userIds"}`` nodes).
+        ``PROC-EMULATOR-DATA-EXPORT`` exists from the start (approver ``user2``)."""
+        from airflow_provider_dingtalk.testing.emulator.endpoints import workflow as wf
+
+        with self.state.lock:
+            wf.add_template(
+                wf.workflow(self.state),
+                process_code,
+                name=name,
+                items=items,
+                approvers=approvers,
+                allow_revoke=allow_revoke,
+            )
+
+    def approve(self, instance_id: str, user_id: str, remark: str = "") -> None:
+        """``user_id`` agrees to their open task on the instance, in DingTalk's app."""
+        from airflow_provider_dingtalk.testing.emulator.endpoints.workflow import approve
+
+        approve(self.state, instance_id, user_id, remark)
+
+    def refuse(self, instance_id: str, user_id: str, remark: str = "") -> None:
+        """``user_id`` refuses: the instance ends ``COMPLETED`` / ``refuse``."""
+        from airflow_provider_dingtalk.testing.emulator.endpoints.workflow import refuse
+
+        refuse(self.state, instance_id, user_id, remark)
+
+    def revoke(self, instance_id: str, remark: str = "") -> None:
+        """The originator revokes it (not in its first 15 s on the emulator's clock)."""
+        from airflow_provider_dingtalk.testing.emulator.endpoints.workflow import revoke
+
+        revoke(self.state, instance_id, remark)
+
+    def auto_decide(self, process_code: str, *, result: str = "agree", after: float = 0.0) -> None:
+        """Instances of the template decide themselves ``after`` seconds after creation (for demos)."""
+        from airflow_provider_dingtalk.testing.emulator.endpoints.workflow import auto_decide
+
+        auto_decide(self.state, process_code, result=result, after=after, remark="decided by the emulator")
+
+    def approval_instances(self) -> list[dict[str, Any]]:
+        """Every instance, as the GET answers it, with ``instanceId``; oldest first."""
+        from airflow_provider_dingtalk.testing.emulator.endpoints import workflow as wf
+
+        with self.state.lock:
+            ids = list(wf.workflow(self.state).instances)
+        return [{"instanceId": i, **wf.render(self.state, i)} for i in ids]
+
     # -- connections for Airflow ----------------------------------------------------------------
 
     def connection(self, app: EmulatedApp | None = None, **extra: Any) -> dict[str, Any]:

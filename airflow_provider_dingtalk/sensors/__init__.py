@@ -1,0 +1,1 @@
+"""Sensors: wait on something DingTalk holds (an approval someone else started)."""
