@@ -23,9 +23,14 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from airflow_provider_dingtalk.events.card_callback import ALREADY, NOT_APPROVER
+from airflow_provider_dingtalk.events.card_callback import (
+    ALREADY,
+    DEFAULT_SETTLE,
+    NOT_APPROVER,
+    NOT_READY,
+)
 from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
-from airflow_provider_dingtalk.testing.emulator.endpoints.interactive_card import Card
+from airflow_provider_dingtalk.testing.emulator.endpoints.interactive_card import Card, ClickResult
 from tests.production.conftest import (
     CARD_API_SECRET,
     CARD_ROUTE_KEY,
@@ -79,6 +84,18 @@ def card_of(services: AirflowServices, emulator: DingTalkEmulator, dag_id: str, 
     return card
 
 
+def tap(emulator: DingTalkEmulator, track: str, user: str, action: str, **kwargs: Any) -> ClickResult:
+    """A tap by an approver, tapped again while the card says Airflow is not ready for it yet (the
+    task has not parked long enough: see ``test_a_tap_the_moment_the_card_arrives_is_applied_once``)."""
+    deadline = time.monotonic() + 30
+    while True:
+        result = emulator.click(track, user, action, **kwargs)
+        assert result.status == 200 and result.seconds < 2, result
+        if emulator.card(track, user).get("notice") != NOT_READY or time.monotonic() > deadline:
+            return result
+        time.sleep(0.2)
+
+
 def hitl_detail(services: AirflowServices, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
     path = f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}/-1/hitlDetails"
     return dict(services.get(path))
@@ -112,8 +129,7 @@ def test_approve_from_the_card_resumes_the_task(
     assert hitl_detail(hitl, APPROVAL, run_id, "approve_deploy")["response_received"] is False
 
     # Bob approves: within DingTalk's 2 s every view of the card shows it, with no buttons left.
-    result = production_emulator.click(card.out_track_id, "user2", "option_0")
-    assert result.status == 200 and result.seconds < 2, result
+    result = tap(production_emulator, card.out_track_id, "user2", "option_0")
     for viewer in ("user1", "user2", "user3"):
         after = production_emulator.card(card.out_track_id, viewer)
         assert after["status"] == "answered" and after["answerable"] == "false"
@@ -140,7 +156,7 @@ def test_reject_from_the_card_fails_the_task(
 ) -> None:
     (run_id,) = hitl.trigger(APPROVAL).values()
     card = card_of(hitl, production_emulator, APPROVAL, run_id)
-    assert production_emulator.click(card.out_track_id, "user1", "option_1").status == 200
+    tap(production_emulator, card.out_track_id, "user1", "option_1")
     assert production_emulator.card(card.out_track_id)["status_text"].startswith("Rejected by Alice at ")
     run = hitl.wait_for_run(APPROVAL, run_id, timeout=RUN_TIMEOUT)
     assert run["state"] == "failed"
@@ -153,10 +169,7 @@ def test_branch_chosen_from_the_card(hitl: AirflowServices, production_emulator:
     view = production_emulator.card(card.out_track_id, "user2")
     assert (view["option_0"], view["option_1"]) == ("load_eu", "load_us")
     # The button's parameter names the option (the template's "回传请求" params).
-    assert (
-        production_emulator.click(card.out_track_id, "user2", "btn", params={"option_index": "1"}).status
-        == 200
-    )
+    tap(production_emulator, card.out_track_id, "user2", "btn", params={"option_index": "1"})
     assert production_emulator.card(card.out_track_id)["status_text"].startswith('Chose "load_us" by Bob at ')
     run = hitl.wait_for_run(BRANCH, run_id, timeout=RUN_TIMEOUT)
     assert run["state"] == "success", hitl.explain(BRANCH, run_id)
@@ -212,7 +225,14 @@ def test_forged_and_replayed_callbacks_are_refused(
         card.out_track_id, "user1", "option_0", headers={"x-ddpaas-signature": "Zm9yZ2Vk"}
     )
     assert forged.status == 401 and forged.reply is None
-    # Posted straight at the API server.
+    # Posted straight at the API server, to a task parked long enough to take the one genuine click.
+    wait_for(
+        "approve_deploy awaiting input",
+        lambda: states(hitl, APPROVAL, run_id)["approve_deploy"] == "awaiting_input",
+        timeout=RUN_TIMEOUT,
+        logs=hitl.logs,
+    )
+    time.sleep(DEFAULT_SETTLE)
     body = json.dumps(
         {
             "type": "actionCallback",
@@ -239,3 +259,45 @@ def test_forged_and_replayed_callbacks_are_refused(
     assert CARD_API_SECRET not in json.dumps(
         [r.__dict__ for r in production_emulator.requests()], default=str
     )
+
+
+def _trigger_runs(services: AirflowServices, dag_id: str, count: int) -> list[str]:
+    """``count`` runs of ``dag_id`` through the REST API (the CLI costs seconds per call)."""
+    run_ids = []
+    for _ in range(count):
+        resp = requests.post(
+            f"{services.url}/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": None}, timeout=30
+        )
+        assert resp.status_code == 200, resp.text
+        run_ids.append(resp.json()["dag_run_id"])
+    return run_ids
+
+
+def test_a_tap_the_moment_the_card_arrives_is_applied_once(
+    hitl: AirflowServices, production_emulator: DingTalkEmulator
+) -> None:
+    """The notifier sends the card just before the task parks (awaiting_input): a tap in that window
+    must neither fail the run nor strand it. Each card is tapped as soon as it exists."""
+    run_ids = _trigger_runs(hitl, APPROVAL, 3)
+    replies: dict[str, list[dict[str, str]]] = {r: [] for r in run_ids}
+    deadline = time.monotonic() + RUN_TIMEOUT
+    pending = set(run_ids)
+    while pending and time.monotonic() < deadline:
+        for card in production_emulator.cards():
+            run_id = card.data.get("run_id", "")
+            if card.data.get("dag_id") == APPROVAL and run_id in pending:
+                result = production_emulator.click(card.out_track_id, "user2", "option_0")
+                assert result.status == 200 and result.seconds < 2, result
+                replies[run_id].append(production_emulator.card(card.out_track_id, "user2"))
+                if production_emulator.card(card.out_track_id)["status"] == "answered":
+                    pending.discard(run_id)
+                # else: told to try again in a moment; the next pass taps again
+        time.sleep(0.005)
+    assert not pending, replies
+    for run_id in run_ids:
+        run = hitl.wait_for_run(APPROVAL, run_id, timeout=60)
+        assert run["state"] == "success", hitl.explain(APPROVAL, run_id)
+        detail = hitl_detail(hitl, APPROVAL, run_id, "approve_deploy")
+        assert detail["chosen_options"] == ["Approve"] and detail["responded_by_user"]["id"] == "bob"
+        assert replies[run_id][-1]["notice"] == 'You chose "Approve".'
+        assert replies[run_id][-1]["status_text"].startswith("Approved by Bob at ")
