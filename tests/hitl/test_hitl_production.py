@@ -30,6 +30,9 @@ from airflow_provider_dingtalk.events.card_callback import (
     NOT_READY,
 )
 from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
+from airflow_provider_dingtalk.testing.emulator.endpoints.interactive_card import (
+    STREAM_TOPIC as CARD_TOPIC,
+)
 from airflow_provider_dingtalk.testing.emulator.endpoints.interactive_card import Card, ClickResult
 from tests.production.conftest import (
     CARD_API_SECRET,
@@ -64,7 +67,19 @@ def hitl(
         )
     for dag_id in (APPROVAL, BRANCH):
         airflow_services.unpause(dag_id)
+    # The API server listens for card clicks over Stream from its start (the branch DAG's cards).
+    wait_for(
+        "the API server's Stream connection for card clicks",
+        lambda: card_connections(production_emulator),
+        timeout=60,
+        logs=airflow_services.logs,
+    )
     yield airflow_services
+
+
+def card_connections(emulator: DingTalkEmulator) -> list[str]:
+    """The ids of the app's Stream connections that take card clicks (one per API server process)."""
+    return [c["id"] for c in emulator.stream.snapshot()["connections"] if CARD_TOPIC in c["callbacks"]]
 
 
 def card_of(services: AirflowServices, emulator: DingTalkEmulator, dag_id: str, run_id: str) -> Card:
@@ -163,13 +178,18 @@ def test_reject_from_the_card_fails_the_task(
     assert states(hitl, APPROVAL, run_id) == {"approve_deploy": "failed", "deploy": "upstream_failed"}
 
 
-def test_branch_chosen_from_the_card(hitl: AirflowServices, production_emulator: DingTalkEmulator) -> None:
+def test_branch_chosen_from_the_card_over_stream(
+    hitl: AirflowServices, production_emulator: DingTalkEmulator
+) -> None:
     (run_id,) = hitl.trigger(BRANCH).values()
     card = card_of(hitl, production_emulator, BRANCH, run_id)
     view = production_emulator.card(card.out_track_id, "user2")
     assert (view["option_0"], view["option_1"]) == ("load_eu", "load_us")
     # The button's parameter names the option (the template's "回传请求" params).
-    tap(production_emulator, card.out_track_id, "user2", "btn", params={"option_index": "1"})
+    # Over Stream (the DAG's notifier's default): the API server acks with the card update.
+    assert card.callback_type == "STREAM"
+    result = tap(production_emulator, card.out_track_id, "user2", "btn", params={"option_index": "1"})
+    assert result.transport == "STREAM" and result.reply is not None
     assert production_emulator.card(card.out_track_id)["status_text"].startswith('Chose "load_us" by Bob at ')
     run = hitl.wait_for_run(BRANCH, run_id, timeout=RUN_TIMEOUT)
     assert run["state"] == "success", hitl.explain(BRANCH, run_id)
