@@ -10,10 +10,13 @@ mapped. Everyone in the group sees the card.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
 import os
+import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -35,10 +38,12 @@ from airflow_provider_dingtalk.testing.emulator.endpoints.interactive_card impor
 )
 from airflow_provider_dingtalk.testing.emulator.endpoints.interactive_card import Card, ClickResult
 from tests.production.conftest import (
+    BIN,
     CARD_API_SECRET,
     CARD_ROUTE_KEY,
     HITL_GROUP,
     AirflowServices,
+    _free_port,
     wait_for,
 )
 
@@ -321,3 +326,94 @@ def test_a_tap_the_moment_the_card_arrives_is_applied_once(
         assert detail["chosen_options"] == ["Approve"] and detail["responded_by_user"]["id"] == "bob"
         assert replies[run_id][-1]["notice"] == 'You chose "Approve".'
         assert replies[run_id][-1]["status_text"].startswith("Approved by Bob at ")
+
+
+def _start_api_server(services: AirflowServices, port: int, log_name: str) -> subprocess.Popen[bytes]:
+    """Another ``airflow api-server`` on ``port``, sharing the services' database and settings."""
+    return subprocess.Popen(
+        [str(BIN / "airflow"), "api-server", "--host", "127.0.0.1", "--port", str(port)],
+        env=services.env,
+        stdout=(services.home / f"{log_name}.log").open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+
+
+def _branch_card(services: AirflowServices, emulator: DingTalkEmulator) -> tuple[str, Card]:
+    (run_id,) = _trigger_runs(services, BRANCH, 1)
+    return run_id, card_of(services, emulator, BRANCH, run_id)
+
+
+def test_two_api_servers_apply_each_stream_click_once_and_a_restart_loses_none(
+    hitl: AirflowServices, production_emulator: DingTalkEmulator
+) -> None:
+    first = card_connections(production_emulator)
+    port = _free_port()
+    second = _start_api_server(hitl, port, "api-server-2")
+    try:
+        wait_for(
+            "the second API server's Stream connection",
+            lambda: second.poll() is None and len(card_connections(production_emulator)) > len(first),
+            timeout=90,
+            logs=hitl.logs,
+        )
+        conns = card_connections(production_emulator)
+        (theirs,) = set(conns) - set(first)
+
+        # Clicks alternate between the two servers' connections; each card also gets a second tap on
+        # the other server at once. Every answer is applied once: the HITL record decides.
+        runs = []
+        for i in range(4):
+            run_id, card = _branch_card(hitl, production_emulator)
+            here, there = (conns[i % 2], conns[(i + 1) % 2])
+            tap(production_emulator, card.out_track_id, "user2", "option_0", connection=here)
+            late = production_emulator.click(card.out_track_id, "user1", "option_1", connection=there)
+            assert late.status == 200 and late.transport == "STREAM", late
+            assert production_emulator.card(card.out_track_id, "user1")["notice"] == ALREADY
+            runs.append(run_id)
+        for run_id in runs:
+            assert hitl.wait_for_run(BRANCH, run_id, timeout=RUN_TIMEOUT)["state"] == "success"
+            detail = hitl_detail(hitl, BRANCH, run_id, "choose_region")
+            assert detail["chosen_options"] == ["load_eu"] and detail["responded_by_user"]["id"] == "bob"
+        card_acks = [a for a in production_emulator.stream.acks() if a.connection in conns]
+        assert {a.connection for a in card_acks} == set(conns)  # both servers answered clicks
+
+        # The second server stops dead with a click in its hands (delivered, never acked), and is
+        # restarted: DingTalk pushes the click again to a connection that is there, and it is applied.
+        run_id, card = _branch_card(hitl, production_emulator)
+        wait_for(
+            "choose_region awaiting input",
+            lambda: states(hitl, BRANCH, run_id)["choose_region"] == "awaiting_input",
+            timeout=RUN_TIMEOUT,
+            logs=hitl.logs,
+        )
+        time.sleep(DEFAULT_SETTLE)
+        production_emulator.stream.redelivery_timeout = 1.0
+        os.killpg(second.pid, signal.SIGSTOP)
+        lost = production_emulator.click(card.out_track_id, "user2", "option_1", connection=theirs)
+        assert lost.status == 504 and lost.reply is None  # no answer within 2 s: the card is unchanged
+        assert production_emulator.card(card.out_track_id)["status"] == "pending"
+        _kill(second)
+        second = _start_api_server(hitl, port, "api-server-2-restarted")
+        run = hitl.wait_for_run(BRANCH, run_id, timeout=RUN_TIMEOUT)
+        assert run["state"] == "success", hitl.explain(BRANCH, run_id)
+        detail = hitl_detail(hitl, BRANCH, run_id, "choose_region")
+        assert detail["chosen_options"] == ["load_us"] and detail["responded_by_user"]["id"] == "bob"
+        # Its reply came too late for DingTalk; the next tap shows the final state.
+        production_emulator.click(card.out_track_id, "user1", "option_0")
+        assert production_emulator.card(card.out_track_id)["status_text"].startswith('Chose "load_us" by Bob')
+        wait_for(
+            "the restarted API server's Stream connection",
+            lambda: len(card_connections(production_emulator)) == len(conns),
+            timeout=90,
+            logs=hitl.logs,
+        )
+    finally:
+        production_emulator.stream.redelivery_timeout = 5.0
+        _kill(second)
