@@ -52,6 +52,7 @@ pytestmark = pytest.mark.production
 APPROVAL, BRANCH = "example_dingtalk_hitl", "example_dingtalk_hitl_branch"
 RUN_TIMEOUT = 150.0
 CALLBACK = "/dingtalk/cards/callback"
+PARKED = ("awaiting_input", "deferred")  # where a HITL task waits: Airflow 3.3, 3.2 (HITLTrigger)
 
 
 @pytest.fixture(scope="module")
@@ -213,7 +214,7 @@ def test_a_click_after_the_ui_answered_shows_the_final_state(
     # The card goes out just before the task parks; answer the parked task, as the UI shows it then.
     wait_for(
         "approve_deploy awaiting input",
-        lambda: states(hitl, APPROVAL, run_id)["approve_deploy"] == "awaiting_input",
+        lambda: states(hitl, APPROVAL, run_id)["approve_deploy"] in PARKED,
         timeout=RUN_TIMEOUT,
         logs=hitl.logs,
     )
@@ -253,7 +254,7 @@ def test_forged_and_replayed_callbacks_are_refused(
     # Posted straight at the API server, to a task parked long enough to take the one genuine click.
     wait_for(
         "approve_deploy awaiting input",
-        lambda: states(hitl, APPROVAL, run_id)["approve_deploy"] == "awaiting_input",
+        lambda: states(hitl, APPROVAL, run_id)["approve_deploy"] in PARKED,
         timeout=RUN_TIMEOUT,
         logs=hitl.logs,
     )
@@ -389,7 +390,7 @@ def test_two_api_servers_apply_each_stream_click_once_and_a_restart_loses_none(
         run_id, card = _branch_card(hitl, production_emulator)
         wait_for(
             "choose_region awaiting input",
-            lambda: states(hitl, BRANCH, run_id)["choose_region"] == "awaiting_input",
+            lambda: states(hitl, BRANCH, run_id)["choose_region"] in PARKED,
             timeout=RUN_TIMEOUT,
             logs=hitl.logs,
         )
