@@ -4,7 +4,8 @@ The card goes one-to-one to the DingTalk users that the ``dingtalk_default`` con
 ``hitl_users`` maps to the task's ``assigned_users`` (and to the group in the Airflow Variable
 ``dingtalk_hitl_group``, if set). A tap on a button answers the task as an answer in Airflow's UI
 would; anyone else who taps is told they are not an approver. Set-up (card template, callback
-route, user map): docs/hitl.rst, "Approve from DingTalk".
+route, user map): docs/hitl.rst, "Approve from DingTalk". The approval's clicks come back over HTTP,
+the branch choice's over Stream.
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ card = DingTalkHITLNotifier(
     callback_type="HTTP",  # clicks to <api base>/dingtalk/cards/callback (route: card_callback_route_key)
 )
 # [END howto_hitl_notifier]
+
+# [START howto_hitl_notifier_stream]
+# callback_type="STREAM", the default: clicks come down the API server's Stream connection, no public URL
+stream_card = DingTalkHITLNotifier(open_conversation_id="{{ var.value.get('dingtalk_hitl_group', '') }}")
+# [END howto_hitl_notifier_stream]
 
 with DAG(
     dag_id="example_dingtalk_hitl",
@@ -63,7 +69,7 @@ with DAG(
         subject="Which region loads today?",
         options=["load_eu", "load_us"],
         assigned_users=APPROVERS,
-        notifiers=[card],
+        notifiers=[stream_card],
     )
 
     @task

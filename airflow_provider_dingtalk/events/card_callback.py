@@ -12,6 +12,15 @@ and that Airflow user must be one of the task's ``assigned_users``. Unmapped use
 someone else, and every click on a task without assigned users are refused with a card reply only
 the clicker sees; nothing changes in Airflow.
 
+Only a parked task is answered: the notifier sends the card just before the task parks
+(``awaiting_input``), and Airflow 3.3 mishandles an answer that comes too early. An answer written
+while the task still runs can be lost on SQLite, which has no row locks (the park reads "no answer
+yet" and parks for good); an answer right after the park resumes the task before the scheduler has
+seen the parking worker exit, and the scheduler then takes that exit for the resumed try's and fails
+it ("task state changed externally"). So a tap waits, up to ``max_wait`` seconds (inside DingTalk's
+2 s), until the task has been parked for ``settle`` seconds, and otherwise is answered "tap again in
+a moment" with nothing changed.
+
 Applied once: Airflow's HITL record is the truth. Its write refuses a second answer (HTTP 409 in the
 REST API), so a click after the UI, another approver or the timeout answered, however many API
 servers receive clicks, only shows the final state.
@@ -49,6 +58,7 @@ __all__ = [
     "HITLRecord",
     "NotAllowed",
     "add_card_callback_route",
+    "failed_reply",
     "verify_signature",
 ]
 
@@ -63,10 +73,17 @@ IN_AIRFLOW = "This request needs input a card cannot carry: answer it in Airflow
 UNKNOWN_OPTION = "That button does not match an option of this task; nothing was changed."
 ALREADY = "Already answered."
 FAILED = "Your answer could not be recorded; try again, or answer in Airflow."
+NOT_READY = "Airflow is still getting this request ready: tap again in a moment. Nothing was changed."
 DEFAULT_MAX_AGE = 60.0
+# A parked task is answered once it has been parked this long: the scheduler has by then seen the
+# parking worker exit (one scheduler loop, about a second; on a loaded 2-core machine it was seen to
+# take 5 s). A person rarely taps within seconds of the card arriving; a quicker tap is told to
+# tap again, with nothing changed.
+DEFAULT_SETTLE = 6.0
+DEFAULT_MAX_WAIT = 1.0  # of DingTalk's 2 s for the reply
+_POLL = 0.1
 MAX_BODY_BYTES = 64 * 1024
-# A finished try can no longer be answered. "running" counts as waiting: the notifier sends the card
-# just before the task parks in awaiting_input, and Airflow's park keeps an answer that came first.
+# A finished try can no longer be answered; one that is still running (or queued) will be, once parked.
 _FINISHED = {
     "success",
     "failed",
@@ -93,10 +110,15 @@ class HITLRecord:
     assigned_users: Mapping[str, str] = field(default_factory=dict)  # Airflow user id → name
     answer: Answer | None = None
     ti_state: str | None = None
+    parked_for: float | None = None  # seconds since the task parked (awaiting_input, deferred); None: not
 
     @property
     def waiting(self) -> bool:
         return self.answer is None and self.ti_state not in _FINISHED
+
+    def ready(self, settle: float) -> bool:
+        """Parked for ``settle`` seconds: an answer now resumes the task safely."""
+        return self.waiting and self.parked_for is not None and self.parked_for >= settle
 
 
 class AlreadyAnswered(Exception):
@@ -124,10 +146,24 @@ class CardClickHandler:
 
     :param answers: reads and writes Airflow's HITL records.
     :param user_map: DingTalk userId → Airflow user id (a function, so a changed connection applies).
+    :param settle: answer a task once it has been parked this many seconds (see the module's text).
+    :param max_wait: wait at most this many seconds for that; then ask the clicker to tap again.
+    :param clock: monotonic seconds (for tests).
+    :param sleep: waits (for tests).
     """
 
-    def __init__(self, *, answers: HITLAnswers, user_map: Callable[[], Mapping[str, str]]) -> None:
+    def __init__(
+        self,
+        *,
+        answers: HITLAnswers,
+        user_map: Callable[[], Mapping[str, str]],
+        settle: float = DEFAULT_SETTLE,
+        max_wait: float = DEFAULT_MAX_WAIT,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.answers, self.user_map = answers, user_map
+        self.settle, self.max_wait, self.clock, self.sleep = settle, max_wait, clock, sleep
 
     def handle(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         """The reply for one click: the card's shared state and/or a notice for the clicker only."""
@@ -152,6 +188,13 @@ class CardClickHandler:
         if index is None or index >= len(record.options):
             return _notice(UNKNOWN_OPTION)
         option = record.options[index]
+        parked = self._parked(record)
+        if parked is None:
+            log.info("Card click on %s by %s too early: the task is not parked yet", ti_id, airflow_user)
+            return _notice(NOT_READY)
+        if not parked.waiting:
+            return _final(parked, ALREADY)
+        record = parked
         try:
             done = self.answers.answer(
                 record, option=option, user_id=airflow_user, user_name=record.assigned_users[airflow_user]
@@ -163,12 +206,33 @@ class CardClickHandler:
         log.info("Card click on %s: %s chose %r (DingTalk user %s)", ti_id, airflow_user, option, clicker)
         return _final(done, f'You chose "{option}".')
 
+    def _parked(self, record: HITLRecord) -> HITLRecord | None:
+        """The record once ready (or answered meanwhile) within ``max_wait``; ``None`` if not by then."""
+        deadline = self.clock() + self.max_wait
+        while not record.ready(self.settle):
+            if not record.waiting:
+                return record
+            left = deadline - self.clock()
+            if left <= 0:
+                return None
+            self.sleep(min(_POLL, left))
+            fresh = self.answers.get(record.ti_id)
+            if fresh is None:
+                return None
+            record = fresh
+        return record
+
 
 def _notice(text: str) -> dict[str, Any]:
     return {
         "userPrivateData": {"cardParamMap": {"notice": text}},
         "cardUpdateOptions": {"updatePrivateDataByKey": True},
     }
+
+
+def failed_reply() -> dict[str, Any]:
+    """The reply when answering a click failed: the clicker is told, nothing else changes."""
+    return _notice(FAILED)
 
 
 def _final(record: HITLRecord | None, notice: str) -> dict[str, Any]:
@@ -278,7 +342,7 @@ def add_card_callback_route(
             reply = await asyncio.to_thread(lambda: get_handler().handle(payload))
         except Exception as exc:  # never a 500 with a traceback; the card shows DingTalk's error
             log.error("DingTalk card click failed: %s: %s", type(exc).__name__, exc)
-            return JSONResponse(_notice(FAILED))
+            return JSONResponse(failed_reply())
         return JSONResponse(reply)
 
     app.add_api_route(path, callback, methods=["POST"])

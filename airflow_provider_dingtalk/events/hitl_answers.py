@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_dingtalk.events.card_callback import AlreadyAnswered, HITLRecord, NotAllowed
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 __all__ = ["AirflowHITLAnswers"]
+
+# Where a HITL task waits: awaiting_input (Airflow 3.3+), deferred to HITLTrigger (before).
+_PARKED = {"awaiting_input", "deferred"}
 
 
 class _AnsweringUser:
@@ -115,6 +119,10 @@ def _record(session: Session, ti_id: uuid.UUID) -> HITLRecord | None:
             responded_by=(by.get("name") or by.get("id")) if isinstance(by, dict) else None,
             responded_at=detail.responded_at,
         )
+    state = str(ti.state.value if hasattr(ti.state, "value") else ti.state) if ti.state else None
+    parked_for = None
+    if state in _PARKED and ti.updated_at is not None:  # the park is the last write to the row
+        parked_for = (datetime.now(UTC) - ti.updated_at).total_seconds()
     return HITLRecord(
         ti_id=str(ti_id),
         dag_id=ti.dag_id,
@@ -126,5 +134,6 @@ def _record(session: Session, ti_id: uuid.UUID) -> HITLRecord | None:
         has_params=bool(detail.params),
         assigned_users={str(u["id"]): str(u.get("name") or u["id"]) for u in detail.assigned_users},
         answer=answer,
-        ti_state=str(ti.state.value if hasattr(ti.state, "value") else ti.state) if ti.state else None,
+        ti_state=state,
+        parked_for=parked_for,
     )

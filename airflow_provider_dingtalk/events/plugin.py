@@ -13,7 +13,12 @@ balancer then see each other's events).
 The card callback answers human-in-the-loop tasks (:mod:`.card_callback`); it reads the
 ``dingtalk`` connection named by ``[dingtalk] card_conn_id`` (default ``dingtalk_default``) for the
 DingTalk → Airflow user map (extra ``hitl_users``) and the route's ``card_callback_api_secret``,
-again at most every ``_CARD_CONFIG_TTL`` seconds, and writes answers to the metadata DB.
+again at most every ``_CARD_CONFIG_TTL`` seconds, and writes answers to the metadata DB. Clicks on
+cards sent with ``callback_type="STREAM"`` (the default) come over a Stream connection that each API
+server process holds (:mod:`.card_stream`) from its start to its shutdown: a root middleware sees the
+API server's lifespan events, which mounted apps do not get on every Airflow 3 version. It connects
+only while the connection maps DingTalk users to Airflow users (``hitl_users``; nobody may answer
+otherwise); ``[dingtalk] card_stream_enabled = False`` turns it off.
 
 Registered as an ``airflow.plugins`` entry point, which Airflow loads on every install; plugins
 declared in provider info load only with ``[core] lazy_discover_providers = False`` (see "Plugins" in
@@ -78,6 +83,66 @@ class _CardConfig:
 
         return parse_user_map(self.extra().get("hitl_users"))
 
+    def stream_app(self) -> Any:
+        """The app to listen as for card clicks, or ``None`` while nobody may answer from DingTalk."""
+        from airflow.models.connection import Connection
+
+        from airflow_provider_dingtalk.hooks.base import app_config
+
+        if not self.user_map():
+            return None
+        conn_id = _conf("card_conn_id", "dingtalk_default")
+        return app_config(conn_id, Connection.get_connection_from_secrets(conn_id))
+
+
+_cards: list[tuple[_CardConfig, Any]] = []
+
+
+def _card_handler() -> tuple[_CardConfig, Any]:
+    """The API server process's card settings and click handler, shared by HTTP and Stream."""
+    if not _cards:
+        from airflow_provider_dingtalk.events.card_callback import CardClickHandler
+        from airflow_provider_dingtalk.events.hitl_answers import AirflowHITLAnswers
+
+        cards = _CardConfig()
+        _cards.append((cards, CardClickHandler(answers=AirflowHITLAnswers(), user_map=cards.user_map)))
+    return _cards[0]
+
+
+class CardStreamOnLifespan:
+    """Root ASGI middleware: the card-click Stream listener runs from the API server's start to its stop.
+
+    Everything but the ``lifespan`` scope passes straight through.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._listener: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def watched() -> Any:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self._start()
+            elif message["type"] == "lifespan.shutdown" and self._listener is not None:
+                import asyncio
+
+                await asyncio.to_thread(self._listener.stop)
+            return message
+
+        await self.app(scope, watched, send)
+
+    def _start(self) -> None:
+        from airflow_provider_dingtalk.events.card_stream import CardStreamListener
+
+        cards, handler = _card_handler()
+        self._listener = CardStreamListener(app=cards.stream_app, handler=handler)
+        self._listener.start()
+
 
 class _LazyReceiver:
     """An ASGI app that builds the real receiver on its first request."""
@@ -87,9 +152,8 @@ class _LazyReceiver:
 
     def _build(self) -> Any:
         from airflow_provider_dingtalk.events.app import create_receiver_app
-        from airflow_provider_dingtalk.events.card_callback import CardClickHandler, add_card_callback_route
+        from airflow_provider_dingtalk.events.card_callback import add_card_callback_route
         from airflow_provider_dingtalk.events.dedup import DEFAULT_LEASE
-        from airflow_provider_dingtalk.events.hitl_answers import AirflowHITLAnswers
         from airflow_provider_dingtalk.events.sinks import DatabaseAssetSink
         from airflow_provider_dingtalk.state import backend_for
 
@@ -99,8 +163,7 @@ class _LazyReceiver:
             dedup=backend_for().event_store(lease=DEFAULT_LEASE, clock=time.time),
             path="/events",
         )
-        cards = _CardConfig()
-        handler = CardClickHandler(answers=AirflowHITLAnswers(), user_map=cards.user_map)
+        cards, handler = _card_handler()
         add_card_callback_route(app, handler=handler, api_secret=cards.api_secret, path="/cards/callback")
         return app
 
@@ -110,10 +173,20 @@ class _LazyReceiver:
         await self._app(scope, receive, send)
 
 
+def _off(key: str) -> bool:
+    return _conf(key, "True").lower() in ("false", "0", "no", "off")
+
+
 def _fastapi_apps() -> list[dict[str, Any]]:
-    if _conf("receiver_enabled", "True").lower() in ("false", "0", "no", "off"):
+    if _off("receiver_enabled"):
         return []
     return [{"app": _LazyReceiver(), "url_prefix": URL_PREFIX, "name": "DingTalk event receiver"}]
+
+
+def _root_middlewares() -> list[dict[str, Any]]:
+    if _off("card_stream_enabled"):
+        return []
+    return [{"middleware": CardStreamOnLifespan, "name": "DingTalk card clicks over Stream"}]
 
 
 class DingTalkEventReceiverPlugin(AirflowPlugin):
@@ -121,3 +194,4 @@ class DingTalkEventReceiverPlugin(AirflowPlugin):
 
     name = "dingtalk_event_receiver"
     fastapi_apps = _fastapi_apps()
+    fastapi_root_middlewares = _root_middlewares()

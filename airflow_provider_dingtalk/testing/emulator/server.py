@@ -221,15 +221,18 @@ class DingTalkEmulator:
         *,
         params: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        connection: str | None = None,
     ) -> ClickResult:
         """``user_id`` taps the button ``action`` on the card, as DingTalk sends it (HTTP or Stream).
 
         The reply updates the card as DingTalk does. ``headers`` override the HTTP signature headers,
-        to send a forged or replayed click.
+        to send a forged or replayed click; ``connection`` pins a Stream click to one connection.
         """
         from airflow_provider_dingtalk.testing.emulator.endpoints.interactive_card import click
 
-        return click(self.state, out_track_id, user_id, action, params=params, headers=headers)
+        return click(
+            self.state, out_track_id, user_id, action, params=params, headers=headers, connection=connection
+        )
 
     # -- approvals (OA 审批): templates, and people acting on instances ---------------------------
 

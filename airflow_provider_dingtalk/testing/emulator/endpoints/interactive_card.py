@@ -38,7 +38,8 @@ DEMO_TEMPLATE_ID = "dingtalk-emulator-hitl.schema"
 REPLY_DEADLINE = 2.0  # seconds DingTalk waits for a click's reply ("Card callback")
 STREAM_TOPIC = "/v1.0/card/instances/callback"
 KEY_MAX_BYTES, VALUE_MAX_BYTES, OUT_TRACK_ID_MAX = 100, 1024, 100
-StreamSender = Callable[[EmulatedApp, str, dict[str, Any]], dict[str, Any]]
+# (app, topic, click payload, pinned connection or None) → the ack's card update, None if none in 2 s
+StreamSender = Callable[[EmulatedApp, str, dict[str, Any], str | None], dict[str, Any] | None]
 
 
 @dataclass(kw_only=True)
@@ -254,11 +255,14 @@ def click(
     *,
     params: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
+    connection: str | None = None,
 ) -> ClickResult:
     """``user_id`` taps ``action`` on the card: send the callback, apply the reply. Blocking.
 
     :param params: the button's parameters (the template's; default ``{}``).
     :param headers: override the signature headers (a forged or replayed click).
+    :param connection: a Stream card: the app's connection that gets the click (default: any one,
+        as DingTalk picks).
     :raises LookupError: no such card, or the user cannot see it.
     """
     import requests
@@ -297,7 +301,7 @@ def click(
                 f"card {out_track_id!r} calls back over Stream, and app {app.app_key} "
                 "holds no Stream connection"
             )
-        reply = store.stream(app, STREAM_TOPIC, payload)
+        reply = store.stream(app, STREAM_TOPIC, payload, connection)
         status, transport = (200 if reply is not None else 504), "STREAM"
     seconds = time.monotonic() - started
     if seconds > REPLY_DEADLINE:

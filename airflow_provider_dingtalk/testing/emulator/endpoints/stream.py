@@ -44,6 +44,7 @@ router = APIRouter()
 OPEN_PATH = "/v1.0/gateway/connections/open"
 CONNECT_PATH = "/connect"
 ROBOT_TOPIC = "/v1.0/im/bot/messages/get"
+CARD_TOPIC = "/v1.0/card/instances/callback"
 TICKET_TTL = 90.0
 _TICK = 0.05  # how often due redeliveries are looked for; a push wakes the scheduler at once
 _SEND_TIMEOUT = 2.0
@@ -100,6 +101,7 @@ class Push:
     message_id: str = ""
     due: float = 0.0
     deliveries: int = 0
+    connection: str | None = None  # only this connection takes it (a test pins a click), while open
 
 
 @dataclass(kw_only=True)
@@ -134,6 +136,7 @@ class Gateway:
     wake: asyncio.Event | None = None
     scheduler: asyncio.Task[None] | None = None
     sending: set[asyncio.Task[None]] = field(default_factory=set)
+    card_replies: dict[str, Any] = field(default_factory=dict)  # click key → the ack's "response"
 
 
 def gateway(state: EmulatorState) -> Gateway:
@@ -204,6 +207,7 @@ async def serve_socket(state: EmulatorState, scope: dict[str, Any], receive: Rec
         transport=_transport(send),
         loop=loop,
     )
+    _offer_card_clicks(state)
     with state.lock:
         gw.connections[conn.id] = conn
         if gw.wake is None or gw.scheduler is None or gw.scheduler.done():
@@ -225,6 +229,17 @@ async def serve_socket(state: EmulatorState, scope: dict[str, Any], receive: Rec
         conn.open = False
         with state.lock:
             gw.connections.pop(conn.id, None)
+
+
+def _offer_card_clicks(state: EmulatorState) -> None:
+    """Card clicks on ``STREAM`` cards go down the app's connections (``interactive_card.Cards.stream``)."""
+    from airflow_provider_dingtalk.testing.emulator.endpoints.interactive_card import cards
+
+    store = cards(state)
+    if store.stream is None:
+        store.stream = lambda app, topic, payload, connection: send_card_click(
+            state, app, topic, payload, connection=connection
+        )
 
 
 async def _refuse(scope: dict[str, Any], send: Send, status: int) -> None:
@@ -280,7 +295,13 @@ def _on_client_frame(state: EmulatorState, gw: Gateway, conn: StreamConnection, 
         if key is None or key not in gw.waiting or gw.waiting[key].message_id != message_id:
             return  # unknown, or an ack of an older delivery than the one pending
         status = data.get("status") if isinstance(data, dict) else None
-        if frame.get("code") == 200 and status in (None, "SUCCESS"):
+        if gw.waiting[key].topic == CARD_TOPIC:
+            if frame.get("code") == 200:  # the card update is the ack's {"response": ...}
+                del gw.waiting[key]
+                gw.card_replies[key] = data.get("response") if isinstance(data, dict) else None
+            else:
+                gw.waiting[key].due = state.clock.now() + gw.redelivery_timeout
+        elif frame.get("code") == 200 and status in (None, "SUCCESS"):
             del gw.waiting[key]
         else:  # LATER, or the client failed: again after the timeout
             gw.waiting[key].due = state.clock.now() + gw.redelivery_timeout
@@ -300,6 +321,8 @@ async def _schedule(state: EmulatorState, gw: Gateway) -> None:
                 if push.due > now:
                     continue
                 targets = [c for c in gw.connections.values() if _takes(c, push)]
+                pinned = [c for c in targets if c.id == push.connection]
+                targets = pinned or targets
                 if not targets:
                     continue  # kept until a connection comes
                 conn = targets[int(state.random_hex(8), 16) % len(targets)]
@@ -309,7 +332,7 @@ async def _schedule(state: EmulatorState, gw: Gateway) -> None:
                     gw.delivery[push.message_id] = key
                 push.deliveries += 1
                 push.due = now + gw.redelivery_timeout
-                if push.type == "CALLBACK":  # robot messages are fire-and-forget
+                if push.type == "CALLBACK" and push.topic != CARD_TOPIC:  # robot messages: fire-and-forget
                     del gw.waiting[key]
                 sends.append((conn, _frame(push, now)))
         for conn, frame in sends:  # each on its own: a stuck socket must not hold up the others
@@ -403,6 +426,45 @@ def push_robot_message(
         Push(app_key=app.app_key, type="CALLBACK", topic=ROBOT_TOPIC, headers=headers, data=data),
     )
     return msg_id
+
+
+def send_card_click(
+    state: EmulatorState,
+    app: EmulatedApp,
+    topic: str,
+    payload: dict[str, Any],
+    *,
+    connection: str | None = None,
+    wait: float = 2.0,
+) -> dict[str, Any] | None:
+    """A card click as a CALLBACK frame; blocks until the ack's ``response`` (the card update).
+
+    ``None`` when no ack came within ``wait`` seconds (DingTalk's 2 s): the card stays as it was. An
+    un-acked click stays queued and is pushed again after :attr:`Gateway.redelivery_timeout`, to any
+    connection that subscribed the topic, like an event: DingTalk does not say whether it redelivers
+    card callbacks, and the app must cope either way (a late answer is applied, its reply dropped).
+
+    :param connection: push to this connection only while it is open (a test steering clicks).
+    """
+    key = "card-" + state.random_hex(16)
+    push = Push(
+        app_key=app.app_key,
+        type="CALLBACK",
+        topic=topic,
+        headers={"appId": app.app_key},
+        data=json.dumps(payload, ensure_ascii=False),
+        connection=connection,
+    )
+    _queue(state, key, push)
+    gw = gateway(state)
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        with state.lock:
+            if key in gw.card_replies:
+                reply = gw.card_replies.pop(key)
+                return reply if isinstance(reply, dict) else None
+        time.sleep(0.005)
+    return None
 
 
 def _queue(state: EmulatorState, key: str, push: Push) -> None:
