@@ -56,7 +56,7 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "connection-types": [
             {
-                "connection-type": "dingtalk_webhook",
+                "connection-type": "dingtalkcustomrobot",
                 "hook-class-name": f"{_PKG}.hooks.custom_robot.DingTalkCustomRobotHook",
                 "hook-name": "DingTalk Custom Robot",
                 "conn-fields": {
@@ -111,7 +111,7 @@ def get_provider_info() -> dict[str, Any]:
                 },
             },
             {
-                "connection-type": "dingtalk_callback",
+                "connection-type": "dingtalkcallback",
                 "hook-class-name": f"{_PKG}.hooks.event_callback.DingTalkEventCallbackHook",
                 "hook-name": "DingTalk Event Callback",
                 "conn-fields": {
@@ -174,7 +174,7 @@ def get_provider_info() -> dict[str, Any]:
                         "default": "True",
                     },
                     "callback_conn_id": {
-                        "description": "The dingtalk_callback connection (token, aes_key, receiver id) "
+                        "description": "The dingtalkcallback connection (token, aes_key, receiver id) "
                         "the receiver verifies and decrypts DingTalk's pushes with. Read on the first "
                         "request, so the API server starts before the connection exists.",
                         "version_added": "0.1.0",

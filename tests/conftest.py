@@ -62,10 +62,10 @@ def logs(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) ->
 
 @pytest.fixture
 def robot_conn(dingtalk_emulator: DingTalkEmulator, monkeypatch: pytest.MonkeyPatch) -> DingTalkEmulator:
-    """``dingtalk_webhook_default`` → the emulator's signed robot "default"."""
+    """``dingtalk_custom_robot_default`` → the emulator's signed robot "default"."""
     robot = dingtalk_emulator.add_robot()
     monkeypatch.setenv(
-        "AIRFLOW_CONN_DINGTALK_WEBHOOK_DEFAULT",
+        "AIRFLOW_CONN_DINGTALK_CUSTOM_ROBOT_DEFAULT",
         dingtalk_emulator.webhook_connection_json(robot, read_timeout=5),
     )
     return dingtalk_emulator

@@ -16,7 +16,7 @@ from tests.helpers import fake_context
 def test_alert_in_three_lines(dingtalk_emulator: DingTalkEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
     robot = dingtalk_emulator.add_robot()
     monkeypatch.setenv(
-        "AIRFLOW_CONN_DINGTALK_WEBHOOK_DEFAULT", dingtalk_emulator.webhook_connection_json(robot)
+        "AIRFLOW_CONN_DINGTALK_CUSTOM_ROBOT_DEFAULT", dingtalk_emulator.webhook_connection_json(robot)
     )
     # [START docs_alert_three_lines]
     from airflow_provider_dingtalk.notifications import DingTalkCustomRobotNotifier

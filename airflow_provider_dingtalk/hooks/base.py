@@ -79,8 +79,8 @@ def check_conn_type(conn_id: str, found: str | None, wanted: str) -> None:
 
 _CONN_TYPES = {
     "dingtalk": "DingTalk App: AppKey and AppSecret",
-    "dingtalk_webhook": "DingTalk Custom Robot: the webhook URL or token, and its SEC secret",
-    "dingtalk_callback": "DingTalk Event Callback: token and aes_key",
+    "dingtalkcustomrobot": "DingTalk Custom Robot: the webhook URL or token, and its SEC secret",
+    "dingtalkcallback": "DingTalk Event Callback: token and aes_key",
 }
 
 

@@ -1,7 +1,7 @@
 """``DingTalkCustomRobotHook``: send to a group chat through a custom robot (自定义机器人) webhook.
 
 A custom robot needs no app: its access token (and, with the "sign" security setting, its ``SEC…``
-secret) is the whole credential, kept in a ``dingtalk_webhook`` connection.
+secret) is the whole credential, kept in a ``dingtalkcustomrobot`` connection.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def robot_sign(secret: str, timestamp_ms: int) -> str:
 
 @dataclass(frozen=True, kw_only=True)
 class CustomRobotConfig:
-    """What the hook reads from a ``dingtalk_webhook`` connection. Token and secret never print."""
+    """What the hook reads from a ``dingtalkcustomrobot`` connection. Token and secret never print."""
 
     conn_id: str
     host: str
@@ -116,7 +116,7 @@ class DingTalkCustomRobotHook(BaseHook):
     DingTalk still answers "too fast" (130101), and tags each message with a ``msgUuid`` so that a
     retry after a lost answer is not shown twice.
 
-    :param dingtalk_webhook_conn_id: a connection of type ``dingtalk_webhook``.
+    :param dingtalk_custom_robot_conn_id: a connection of type ``dingtalkcustomrobot``.
     :param retry_policy: override the default retry policy for transient failures.
     :param max_wait: at most this many seconds a send waits for the robot's rate limit (the pacing
         and a 10-minute block after 130101); beyond it the send fails.
@@ -124,14 +124,14 @@ class DingTalkCustomRobotHook(BaseHook):
     :param sleep: how to wait for the rate limit; tests pass one that moves their fake clock.
     """
 
-    conn_name_attr = "dingtalk_webhook_conn_id"
-    default_conn_name = "dingtalk_webhook_default"
-    conn_type = "dingtalk_webhook"
+    conn_name_attr = "dingtalk_custom_robot_conn_id"
+    default_conn_name = "dingtalk_custom_robot_default"
+    conn_type = "dingtalkcustomrobot"
     hook_name = "DingTalk Custom Robot"
 
     def __init__(
         self,
-        dingtalk_webhook_conn_id: str = default_conn_name,
+        dingtalk_custom_robot_conn_id: str = default_conn_name,
         *,
         retry_policy: RetryPolicy | None = None,
         max_wait: float = 900.0,
@@ -140,7 +140,7 @@ class DingTalkCustomRobotHook(BaseHook):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.dingtalk_webhook_conn_id = dingtalk_webhook_conn_id
+        self.dingtalk_custom_robot_conn_id = dingtalk_custom_robot_conn_id
         self.retry_policy = retry_policy or RetryPolicy()
         self.max_wait = max_wait
         self.clock = clock
@@ -148,13 +148,13 @@ class DingTalkCustomRobotHook(BaseHook):
 
     @cached_property
     def robot(self) -> CustomRobotConfig:
-        conn = self.get_connection(self.dingtalk_webhook_conn_id)
-        check_conn_type(self.dingtalk_webhook_conn_id, conn.conn_type, self.conn_type)
+        conn = self.get_connection(self.dingtalk_custom_robot_conn_id)
+        check_conn_type(self.dingtalk_custom_robot_conn_id, conn.conn_type, self.conn_type)
         extra = conn.extra_dejson
         token, url_host = _token_and_host(conn.password or "")
         if not token:
             raise DingTalkValidationError(
-                f"connection {self.dingtalk_webhook_conn_id!r}",
+                f"connection {self.dingtalk_custom_robot_conn_id!r}",
                 "password is empty or has no access_token: paste the robot's webhook URL or its access token",
             )
         secret = str(extra.get("secret") or "").strip()
@@ -163,13 +163,13 @@ class DingTalkCustomRobotHook(BaseHook):
         if secret and not secret.startswith("SEC"):
             # DingTalk shows the signing secret as SEC + hex; without the prefix every signature fails.
             raise DingTalkValidationError(
-                f"connection {self.dingtalk_webhook_conn_id!r} extra secret",
+                f"connection {self.dingtalk_custom_robot_conn_id!r} extra secret",
                 f"must start with SEC, as DingTalk shows it in {_SECURITY}; copy it whole",
             )
         host = normalise_host(conn.host or url_host, DEFAULT_HOST, conn.port)
-        check_host(self.dingtalk_webhook_conn_id, host)
+        check_host(self.dingtalk_custom_robot_conn_id, host)
         return CustomRobotConfig(
-            conn_id=self.dingtalk_webhook_conn_id,
+            conn_id=self.dingtalk_custom_robot_conn_id,
             host=host,
             token=Secret(token),
             secret=Secret(secret) if secret else None,

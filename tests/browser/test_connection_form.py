@@ -388,7 +388,7 @@ def test_custom_robot_connection_through_the_form(airflow_ui: str, browser: webd
     assert not dialog.find_elements(
         By.CSS_SELECTOR, "input[name=login], input[name=port], input[name=schema]"
     )
-    for name, label in _declared_extra_labels("dingtalk_webhook").items():
+    for name, label in _declared_extra_labels("dingtalkcustomrobot").items():
         assert layout[label][0] == f"element_{name}", (label, layout)
     assert layout["Signing secret"] == ("element_secret", "password")
 
@@ -400,7 +400,7 @@ def test_custom_robot_connection_through_the_form(airflow_ui: str, browser: webd
     _button(browser, dialog, "Save").click()
     WebDriverWait(browser, WAIT).until(lambda d: not d.find_elements(By.CSS_SELECTOR, "[role=dialog]"))
     saved = _get_json(airflow_ui + "/api/v2/connections/dingtalk_robot_ui")
-    assert saved["conn_type"] == "dingtalk_webhook"
+    assert saved["conn_type"] == "dingtalkcustomrobot"
     assert saved["password"] == "***"
     assert json.loads(saved["extra"])["secret"] == "***"  # a secret to Airflow too: masked in the API
     _shot(browser, "dingtalk-webhook-3-saved")
@@ -412,7 +412,7 @@ def test_event_callback_connection_form(airflow_ui: str, browser: webdriver.Chro
     assert layout["Callback URL"] == ("host", "text")
     assert layout["Receiver id (corpId or AppKey)"] == ("login", "text")
     assert layout["aes_key (43 characters)"] == ("password", "password")
-    for name, label in _declared_extra_labels("dingtalk_callback").items():
+    for name, label in _declared_extra_labels("dingtalkcallback").items():
         assert layout[label][0] == f"element_{name}", (label, layout)
     assert layout["Token"] == ("element_token", "password")
     _shot(browser, "dingtalk-callback-1-standard-fields")

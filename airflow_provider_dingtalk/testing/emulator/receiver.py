@@ -27,9 +27,9 @@ class HostedReceiver:
         self.url = ""
 
     def connection(self) -> dict[str, Any]:
-        """A ``dingtalk_callback`` connection for these settings."""
+        """A ``dingtalkcallback`` connection for these settings."""
         return {
-            "conn_type": "dingtalk_callback",
+            "conn_type": "dingtalkcallback",
             "host": self.url,
             "login": self.receiver_id,
             "password": self.aes_key,

@@ -216,17 +216,17 @@ class DingTalkEmulator:
         return add_robot(self.state, name, secret=secret, keywords=keywords)
 
     def webhook_connection_json(self, robot: EmulatedRobot | None = None, **extra: Any) -> str:
-        """A ``dingtalk_webhook`` connection for ``robot`` (default: the signed robot "default")."""
+        """A ``dingtalkcustomrobot`` connection for ``robot`` (default: the signed robot "default")."""
         robot = robot or self.add_robot()
         extra = {"secret": robot.secret, **extra} if robot.secret else extra
         return json.dumps(
-            {"conn_type": "dingtalk_webhook", "host": self.url, "password": robot.token, "extra": extra}
+            {"conn_type": "dingtalkcustomrobot", "host": self.url, "password": robot.token, "extra": extra}
         )
 
     def airflow_env(self) -> dict[str, str]:
         """``AIRFLOW_CONN_*`` variables for the default connection ids of every hook, all pointing here."""
         return {
             "AIRFLOW_CONN_DINGTALK_DEFAULT": self.connection_json(),
-            "AIRFLOW_CONN_DINGTALK_WEBHOOK_DEFAULT": self.webhook_connection_json(),
+            "AIRFLOW_CONN_DINGTALK_CUSTOM_ROBOT_DEFAULT": self.webhook_connection_json(),
             "AIRFLOW_CONN_DINGTALK_CALLBACK_DEFAULT": json.dumps(self.receiver.connection()),
         }
