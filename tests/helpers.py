@@ -1,5 +1,5 @@
-"""What several test modules share: a fast retry policy, a task callback's context, log capture, and
-emptying the session's emulator. Fixtures built on these are in ``tests/conftest.py``.
+"""What several test modules share: a fast retry policy, a task callback's context, log capture.
+Fixtures are in ``tests/conftest.py`` and the shipped pytest plugin.
 
 Tests import from here (``from tests.helpers import FAST, fake_context``), never from another test module.
 """
@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import socket
 from types import SimpleNamespace
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
 from airflow_provider_dingtalk.retry import RetryPolicy
-from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
 
 FAST = RetryPolicy(initial_wait=0.01, max_wait=0.05, max_elapsed=10)
 """The default policy's retries with waits of milliseconds, so a retried test takes no real time."""
@@ -63,28 +60,3 @@ class Logs:
         out, err = self.capfd.readouterr()
         self.printed += out + err
         return self.caplog.text + self.printed
-
-
-def empty(emulator: DingTalkEmulator) -> None:
-    """Forget everything a previous test did: requests, inbox, faults, tokens, per-endpoint data."""
-    state = emulator.state
-    with state.lock:
-        state.requests.clear()
-        state.inbox.clear()
-        state.faults.clear()
-        state.calls.clear()
-        state.tokens.clear()
-        state._stores.clear()
-        state.clock.offset = 0.0
-
-
-def listening(emulator: DingTalkEmulator) -> bool:
-    """Whether the emulator still answers (a test may have stopped it to play DingTalk being down)."""
-    if not emulator.url:
-        return False
-    address = urlsplit(emulator.url)
-    try:
-        with socket.create_connection((address.hostname or "", address.port or 0), timeout=1):
-            return True
-    except OSError:
-        return False

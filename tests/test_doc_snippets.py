@@ -50,7 +50,7 @@ def test_alert_in_human_in_the_loop() -> None:
     assert notifier.userid_list == ["manager1"]
 
 
-def test_emulator_from_python(airflow_db: None, capsys: pytest.CaptureFixture[str]) -> None:
+def test_emulator_from_python(dingtalk_airflow_db: None, capsys: pytest.CaptureFixture[str]) -> None:
     from airflow.dag_processing.dagbag import DagBag
 
     dag_file = Path(__file__).parents[1] / "example_dags" / "example_dingtalk_work_notification.py"
