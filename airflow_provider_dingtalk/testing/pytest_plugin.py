@@ -19,7 +19,7 @@ Fixtures:
 
 Unless ``dingtalk_isolated_airflow = false`` is set in the pytest ini options, the plugin gives the
 session its own ``AIRFLOW_HOME`` (a temporary directory: a SQLite database there, never yours) with
-``load_examples`` off, before Airflow is imported. ``dingtalk_dags_folder`` (relative to the rootdir)
+``load_examples`` off, before Airflow is imported. ``dingtalk_dags_folder`` (relative to the ini file)
 sets ``[core] dags_folder`` for DAG bags and ``airflow dags`` commands.
 """
 
@@ -44,13 +44,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type="bool",
         default=True,
     )
-    parser.addini("dingtalk_dags_folder", "[core] dags_folder for the session, relative to the rootdir")
+    parser.addini("dingtalk_dags_folder", "[core] dags_folder for the session, relative to the ini file")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     dags = config.getini("dingtalk_dags_folder")
     if dags:
-        os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(config.rootpath, dags).resolve())
+        base = config.inipath.parent if config.inipath else config.rootpath
+        os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(base, dags).resolve())
     if not config.getini("dingtalk_isolated_airflow"):
         return
     if "airflow" in sys.modules:
