@@ -81,7 +81,7 @@ def dingtalk_fresh_token_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     from airflow_provider_dingtalk import token_cache
 
     monkeypatch.setenv("AIRFLOW_DINGTALK_STATE_DIR", str(tmp_path / "dingtalk-state"))
-    token_cache._memory.clear()
+    token_cache.forget_memory()
 
 
 @pytest.fixture(scope="session")
