@@ -145,5 +145,6 @@ def test_providers_manager_sees_hook_and_connection_form() -> None:
     assert hooks["dingtalk"].hook_class_name == "airflow_provider_dingtalk.hooks.base.DingTalkBaseHook"
     behaviour = pm.field_behaviours["dingtalk"]
     assert behaviour["relabeling"]["password"].startswith("AppSecret")
+    assert behaviour["relabeling"]["schema"] == "Agent ID"  # a standard field, open in the form
     widgets = pm.connection_form_widgets
-    assert "extra__dingtalk__agent_id" in widgets or any(k.endswith("agent_id") for k in widgets)
+    assert {"extra__dingtalk__proxy", "extra__dingtalkcustomrobot__proxy"} <= set(widgets)

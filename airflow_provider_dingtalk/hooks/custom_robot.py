@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from airflow_provider_dingtalk.hooks.base import (
     DEFAULT_READ_TIMEOUT,
     check_conn_type,
     check_host,
+    connection_proxy,
     normalise_host,
 )
 from airflow_provider_dingtalk.http import http_send, new_session, oapi_result
@@ -104,6 +106,7 @@ class CustomRobotConfig:
     host: str
     token: Secret
     secret: Secret | None
+    proxy: str | None
     connect_timeout: float
     read_timeout: float
 
@@ -173,13 +176,47 @@ class DingTalkCustomRobotHook(BaseHook):
             host=host,
             token=Secret(token),
             secret=Secret(secret) if secret else None,
+            proxy=connection_proxy(self.dingtalk_custom_robot_conn_id, extra),
             connect_timeout=float(extra.get("connect_timeout") or DEFAULT_CONNECT_TIMEOUT),
             read_timeout=float(extra.get("read_timeout") or DEFAULT_READ_TIMEOUT),
         )
 
     @cached_property
     def session(self) -> requests.Session:
-        return new_session()
+        return new_session(hosts=[self.robot.host], proxy=self.robot.proxy)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Airflow's *Test* button: a check made here, which sends nothing, and says so.
+
+        DingTalk documents no call that checks a robot's token or signature without posting a
+        message to the group, and a test message on every press would be noise in someone's chat.
+        So this reads the connection as a send would and checks the shape of what DingTalk shows:
+        a 64-hex-character access token and a ``SEC`` + 64 hex signing secret.
+        """
+        try:
+            robot = self.robot
+        except DingTalkValidationError as exc:
+            return False, str(exc)
+        if not _HEX64.fullmatch(robot.token.reveal()):
+            return False, (
+                "The access token is not the 64 hexadecimal characters DingTalk shows in the webhook URL "
+                "(…/robot/send?access_token=…): copy it whole. Nothing was sent."
+            )
+        if robot.secret is not None and not _HEX64.fullmatch(robot.secret.reveal()[3:]):
+            return False, (
+                f"The signing secret is not SEC followed by 64 hexadecimal characters, as {_SECURITY} "
+                "shows it: copy it whole. Nothing was sent."
+            )
+        what = (
+            "access token and signing secret look right"
+            if robot.secret
+            else "access token looks right (no signing secret: requests go unsigned)"
+        )
+        return True, (
+            f"Checked here only, nothing sent: the {what}, for {robot.host}. "
+            "DingTalk has no call that checks a custom robot without posting to its group, so "
+            "whether DingTalk accepts them shows with the first message."
+        )
 
     @cached_property
     def pacer(self) -> RobotPacer:
@@ -241,6 +278,9 @@ class DingTalkCustomRobotHook(BaseHook):
 
     def _secrets(self) -> list[str]:
         return [self.robot.token.reveal(), self.robot.secret.reveal() if self.robot.secret else ""]
+
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def _token_and_host(raw: str) -> tuple[str, str | None]:

@@ -237,7 +237,8 @@ class DingTalkEmulator:
             "host": self.url,
             "login": app.app_key,
             "password": app.app_secret,
-            "extra": {"agent_id": str(app.agent_id), "api_host": self.url, **extra},
+            "schema": str(app.agent_id),  # the form's "Agent ID"
+            "extra": {"api_host": self.url, **extra},
         }
 
     def connection_json(self, app: EmulatedApp | None = None, **extra: Any) -> str:
