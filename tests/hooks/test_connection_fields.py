@@ -3,10 +3,7 @@ connection's, or HTTPS_PROXY/NO_PROXY, settled once per session), and the custom
 
 from __future__ import annotations
 
-import http.client
-import http.server
 import json
-import threading
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,48 +15,9 @@ from airflow_provider_dingtalk.hooks.custom_robot import DingTalkCustomRobotHook
 from airflow_provider_dingtalk.hooks.work_notification import DingTalkWorkNotificationHook
 from airflow_provider_dingtalk.messages import Text
 from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
+from tests.helpers import ForwardProxy
 
 APP_ENV, ROBOT_ENV = "AIRFLOW_CONN_DINGTALK_DEFAULT", "AIRFLOW_CONN_DINGTALK_CUSTOM_ROBOT_DEFAULT"
-
-
-class ForwardProxy:
-    """A plain HTTP forward proxy on loopback that records the absolute URLs it forwarded."""
-
-    def __init__(self) -> None:
-        self.seen: list[str] = []
-        proxy = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def _forward(self) -> None:
-                proxy.seen.append(f"{self.command} {self.path}")
-                target = urlsplit(self.path)
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                upstream = http.client.HTTPConnection(target.hostname or "", target.port, timeout=10)
-                path = target.path + (f"?{target.query}" if target.query else "")
-                headers = {k: v for k, v in self.headers.items() if k.lower() != "proxy-connection"}
-                upstream.request(self.command, path, body=body, headers=headers)
-                answer = upstream.getresponse()
-                data = answer.read()
-                self.send_response(answer.status)
-                for key, value in answer.getheaders():
-                    if key.lower() not in ("transfer-encoding", "connection", "content-length"):
-                        self.send_header(key, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = _forward
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
