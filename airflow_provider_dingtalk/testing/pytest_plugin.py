@@ -26,6 +26,7 @@ sets ``[core] dags_folder`` for DAG bags and ``airflow dags`` commands.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 import warnings
@@ -35,6 +36,8 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
+
+_HOME = pytest.StashKey[str]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -56,7 +59,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if "airflow" in sys.modules:
         # Airflow read AIRFLOW_HOME when it was imported: changing it now would split the session
-        # between two homes. Say so rather than use the user's own database.
+        # between two homes. Say so, since the session now uses the home Airflow read.
         warnings.warn(
             "airflow was imported before the DingTalk pytest plugin was configured, so the plugin "
             "cannot give the session its own AIRFLOW_HOME: list the plugin in pytest_plugins of your "
@@ -65,10 +68,16 @@ def pytest_configure(config: pytest.Config) -> None:
         )
         return
     home = tempfile.mkdtemp(prefix="airflow-dingtalk-tests-")
+    config.stash[_HOME] = home
     os.environ["AIRFLOW_HOME"] = home
     os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
     os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
     os.environ["AIRFLOW_DINGTALK_STATE_DIR"] = os.path.join(home, "dingtalk-state")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _HOME in config.stash:
+        shutil.rmtree(config.stash[_HOME], ignore_errors=True)
 
 
 @pytest.fixture
