@@ -13,8 +13,18 @@ from airflow_provider_dingtalk import __version__
 
 _PKG = "airflow_provider_dingtalk"
 _TIMEOUT_HELP = "Seconds; leave empty for the default."
-# Both HTTP connection types take the same timeouts (defaults as in hooks/base.py; no import here).
-_TIMEOUT_FIELDS = {
+# Only for a proxy that forwards to DingTalk under its own address, or the emulator: the placeholder
+# is the one hint Airflow 3's form shows on a standard field (it has no help text for them).
+_HOST_HINT = "leave empty; only for a proxy or the emulator"
+# Both HTTP connection types take the same outbound proxy and timeouts (defaults as in hooks/base.py;
+# no import here).
+_HTTP_FIELDS = {
+    "proxy": {
+        "label": "Outbound proxy",
+        "schema": {"type": ["string", "null"]},
+        "description": "e.g. http://proxy.example.com:3128, for every call to DingTalk. Leave empty to "
+        "use HTTPS_PROXY and NO_PROXY from the environment, or none.",
+    },
     "connect_timeout": {
         "label": "Connect timeout",
         "schema": {"type": ["number", "null"], "default": 5},
@@ -58,7 +68,7 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "connection-types": [
             {
-                "connection-type": "dingtalk_webhook",
+                "connection-type": "dingtalkcustomrobot",
                 "hook-class-name": f"{_PKG}.hooks.custom_robot.DingTalkCustomRobotHook",
                 "hook-name": "DingTalk Custom Robot",
                 "conn-fields": {
@@ -68,13 +78,15 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "The robot's secret (SEC…) when its security settings use signing "
                         "(加签); leave empty otherwise.",
                     },
-                    **_TIMEOUT_FIELDS,
+                    **_HTTP_FIELDS,
                 },
+                # "extra" is not hidden: Airflow 3's form always shows the Extra Fields JSON box
+                # (its field behaviours cover only the standard fields), so hiding it did nothing.
                 "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port", "login", "extra"],
+                    "hidden-fields": ["schema", "port", "login"],
                     "relabeling": {"password": "Robot access token (or webhook URL)"},
                     "placeholders": {
-                        "host": "https://oapi.dingtalk.com",
+                        "host": _HOST_HINT,
                         "password": "https://oapi.dingtalk.com/robot/send?access_token=…",
                     },
                 },
@@ -84,18 +96,13 @@ def get_provider_info() -> dict[str, Any]:
                 "hook-class-name": f"{_PKG}.hooks.base.DingTalkBaseHook",
                 "hook-name": "DingTalk App",
                 "conn-fields": {
-                    "agent_id": {
-                        "label": "Agent ID",
-                        "schema": {"type": ["string", "null"]},
-                        "description": "The app's AgentId (developer console → app → basic information); "
-                        "needed for work notifications.",
-                    },
                     "api_host": {
                         "label": "v1.0 API host",
                         "schema": {"type": ["string", "null"]},
-                        "description": "Host of the v1.0 API; leave empty for https://api.dingtalk.com.",
+                        "description": "Leave empty for https://api.dingtalk.com. Only for a proxy or the "
+                        "emulator, and then needed whenever Host is set.",
                     },
-                    **_TIMEOUT_FIELDS,
+                    **_HTTP_FIELDS,
                     "shared_cache": {
                         "label": "Share the access token between task processes",
                         "schema": {"type": ["boolean", "null"], "default": True},
@@ -126,17 +133,24 @@ def get_provider_info() -> dict[str, Any]:
                         "signs every click with it.",
                     },
                 },
+                # Agent ID is needed for every work notification, so it is a standard field (the unused
+                # Schema, relabelled), open in the form, rather than an extra in the collapsed section.
                 "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port", "extra"],
-                    "relabeling": {"login": "AppKey (Client ID)", "password": "AppSecret (Client Secret)"},
+                    "hidden-fields": ["port"],
+                    "relabeling": {
+                        "login": "AppKey (Client ID)",
+                        "password": "AppSecret (Client Secret)",
+                        "schema": "Agent ID",
+                    },
                     "placeholders": {
-                        "host": "https://oapi.dingtalk.com",
+                        "host": _HOST_HINT,
                         "login": "dingxxxxxxxxxxxxxxxx",
+                        "schema": "AgentId, e.g. 3241234567: needed for work notifications",
                     },
                 },
             },
             {
-                "connection-type": "dingtalk_callback",
+                "connection-type": "dingtalkcallback",
                 "hook-class-name": f"{_PKG}.hooks.event_callback.DingTalkEventCallbackHook",
                 "hook-name": "DingTalk Event Callback",
                 "conn-fields": {
@@ -153,7 +167,7 @@ def get_provider_info() -> dict[str, Any]:
                     },
                 },
                 "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port", "extra"],
+                    "hidden-fields": ["schema", "port"],
                     "relabeling": {
                         "host": "Callback URL",
                         "login": "Receiver id (corpId or AppKey)",
@@ -209,7 +223,7 @@ def get_provider_info() -> dict[str, Any]:
                         "default": "True",
                     },
                     "callback_conn_id": {
-                        "description": "The dingtalk_callback connection (token, aes_key, receiver id) "
+                        "description": "The dingtalkcallback connection (token, aes_key, receiver id) "
                         "the receiver verifies and decrypts DingTalk's pushes with. Read on the first "
                         "request, so the API server starts before the connection exists.",
                         "version_added": "0.1.0",

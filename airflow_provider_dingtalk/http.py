@@ -7,8 +7,9 @@ hook (a webhook with no app token) and the app hooks read DingTalk's answers the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from airflow_provider_dingtalk._json import dumps
 from airflow_provider_dingtalk._redact import install_urllib3_filter, redact
@@ -21,13 +22,37 @@ if TYPE_CHECKING:
 __all__ = ["api_result", "http_send", "json_body", "new_session", "oapi_result"]
 
 
-def new_session() -> requests.Session:
-    """A keep-alive session whose urllib3 debug lines never show tokens."""
+def new_session(*, hosts: Iterable[str], proxy: str | None = None) -> requests.Session:
+    """A keep-alive session for ``hosts``, whose urllib3 debug lines never show tokens.
+
+    The proxy is settled here, once: ``proxy`` for every host, or else what the standard
+    ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``ALL_PROXY`` and ``NO_PROXY`` variables say for each host.
+    requests would read the environment again on every request (``trust_env``), and that lookup
+    was measured as a cost on hot paths; so the session does not trust the environment, and the
+    CA bundle the environment names (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``, which proxies
+    that inspect TLS need) is read here too.
+
+    :param hosts: the ``scheme://host[:port]`` the session will call.
+    :param proxy: the connection's proxy URL, e.g. ``http://proxy.example.com:3128``.
+    """
+    import os
+
     import requests
+    from requests.utils import get_environ_proxies, select_proxy
 
     install_urllib3_filter()
     session = requests.Session()
     session.headers["User-Agent"] = "airflow-provider-dingtalk"
+    session.trust_env = False
+    for host in hosts:
+        chosen = proxy or select_proxy(host, get_environ_proxies(host))
+        if chosen:
+            # A "scheme://hostname" key applies to that host only (see requests' select_proxy).
+            parts = urlsplit(host)
+            session.proxies[f"{parts.scheme}://{parts.hostname}"] = chosen
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        session.verify = bundle
     return session
 
 

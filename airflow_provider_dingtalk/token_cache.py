@@ -48,6 +48,12 @@ FILE_KEY_DOMAIN = "airflow-provider-dingtalk token cache file key v2"
 _FILE_VERSION = 2
 
 
+def forget_memory() -> None:
+    """Drop every token this process holds in memory (the test kit does, when the emulator resets)."""
+    with _memory_guard:
+        _memory.clear()
+
+
 def cache_key(*parts: str) -> str:
     """The cache's name for ``parts`` (host, API family, AppKey, AppSecret): 128 bits of a SHA-256."""
     return _derive(KEY_DOMAIN, parts).hex()[:32]

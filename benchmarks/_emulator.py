@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -18,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-_CONNECTION_PREFIX = "  connection: "
+_CONNECTION_PREFIX = "export "
 _READY = "Press Ctrl-C to stop."  # the tool's last line (cli.READY_LINE)
 
 
@@ -39,7 +40,7 @@ class EmulatorProcess:
         for line in self._proc.stdout:  # the tool prints its URL, apps, the connections, then _READY
             if line.startswith(_CONNECTION_PREFIX):
                 name, _, value = line[len(_CONNECTION_PREFIX) :].strip().partition("=")
-                self.env[name] = value.strip("'")
+                self.env[name] = shlex.split(value)[0]  # the tool quotes it for a shell
             elif line.strip() == _READY:
                 break
         else:

@@ -106,8 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         state = os.path.join(home, "state")
         os.mkdir(state, 0o700)
         os.environ.update(task_env(emulator.connection_json(), state), AIRFLOW_HOME=home)
-        os.environ["AIRFLOW_CONN_DINGTALK_WEBHOOK_DEFAULT"] = emulator.env[
-            "AIRFLOW_CONN_DINGTALK_WEBHOOK_DEFAULT"
+        os.environ["AIRFLOW_CONN_DINGTALK_CUSTOM_ROBOT_DEFAULT"] = emulator.env[
+            "AIRFLOW_CONN_DINGTALK_CUSTOM_ROBOT_DEFAULT"
         ]
 
         from airflow.sdk.log import configure_logging

@@ -3,7 +3,7 @@
 ``load_orders`` is mapped over two regions and fails for "south" (map index 1); ``flaky_api`` fails
 its first try and succeeds on the retry; ``publish_report`` says so with a templated message.
 
-The custom robot (``dingtalk_webhook_default``) posts every failure and retry in the group chat, the
+The custom robot (``dingtalk_custom_robot_default``) posts every failure and retry in the group chat, the
 on-call person gets a work notification from the app (``dingtalk_default``), and the DAG itself
 reports a failed run. The run is expected to fail: that is what it demonstrates.
 """

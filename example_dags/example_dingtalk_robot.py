@@ -1,6 +1,6 @@
 """Group chats: a custom robot (webhook) with @-mentions, and the app's own robot.
 
-The custom robot uses the ``dingtalk_webhook_default`` connection (its access token or webhook URL,
+The custom robot uses the ``dingtalk_custom_robot_default`` connection (its access token or webhook URL,
 and its ``SEC…`` secret when the robot signs); the app robot uses ``dingtalk_default`` (AppKey and
 AppSecret), and ``robotCode`` defaults to the AppKey.
 

@@ -1,7 +1,7 @@
 """Work notifications (工作通知): several message types to a few people, waiting for delivery.
 
-Runs against DingTalk or the emulator through the ``dingtalk_default`` connection (whose ``agent_id``
-extra names the app). ``{{ run_id }}`` in each message keeps the content unique per run: DingTalk
+Runs against DingTalk or the emulator through the ``dingtalk_default`` connection (whose Agent ID
+field names the app). ``{{ run_id }}`` in each message keeps the content unique per run: DingTalk
 delivers the same content to the same person only once a day.
 """
 

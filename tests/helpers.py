@@ -1,5 +1,6 @@
-"""What several test modules share: a fast retry policy, a task callback's context, log capture, and
-emptying the session's emulator. Fixtures built on these are in ``tests/conftest.py``.
+"""What several test modules share: a fast retry policy, a task callback's context, log capture, a
+forward proxy.
+Fixtures are in ``tests/conftest.py`` and the shipped pytest plugin.
 
 Tests import from here (``from tests.helpers import FAST, fake_context``), never from another test module.
 """
@@ -7,8 +8,12 @@ Tests import from here (``from tests.helpers import FAST, fake_context``), never
 from __future__ import annotations
 
 import datetime as dt
+import http.client
+import http.server
 import logging
+import select
 import socket
+import threading
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,7 +21,6 @@ from urllib.parse import urlsplit
 import pytest
 
 from airflow_provider_dingtalk.retry import RetryPolicy
-from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
 
 FAST = RetryPolicy(initial_wait=0.01, max_wait=0.05, max_elapsed=10)
 """The default policy's retries with waits of milliseconds, so a retried test takes no real time."""
@@ -65,29 +69,66 @@ class Logs:
         return self.caplog.text + self.printed
 
 
-def empty(emulator: DingTalkEmulator) -> None:
-    """Forget everything a previous test did: requests, inbox, faults, tokens, per-endpoint data."""
-    state = emulator.state
-    with state.lock:
-        state.requests.clear()
-        state.inbox.clear()
-        state.faults.clear()
-        state.calls.clear()
-        state.tokens.clear()
-        state._stores.clear()
-        state.clock.offset = 0.0
+class ForwardProxy:
+    """An HTTP forward proxy on loopback: absolute-URL requests forwarded, CONNECT tunnelled (as
+    websockets asks), each recorded in ``seen`` as ``"METHOD target"``."""
 
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        proxy = self
 
-def listening(emulator: DingTalkEmulator) -> bool:
-    """Whether the emulator still answers (a test may have stopped it to play DingTalk being down)."""
-    if not emulator.url:
-        return False
-    address = urlsplit(emulator.url)
-    try:
-        with socket.create_connection((address.hostname or "", address.port or 0), timeout=1):
-            return True
-    except OSError:
-        return False
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _forward(self) -> None:
+                proxy.seen.append(f"{self.command} {self.path}")
+                target = urlsplit(self.path)
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                upstream = http.client.HTTPConnection(target.hostname or "", target.port, timeout=10)
+                path = target.path + (f"?{target.query}" if target.query else "")
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "proxy-connection"}
+                upstream.request(self.command, path, body=body, headers=headers)
+                answer = upstream.getresponse()
+                data = answer.read()
+                self.send_response(answer.status)
+                for key, value in answer.getheaders():
+                    if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = _forward
+
+            def do_CONNECT(self) -> None:
+                proxy.seen.append(f"CONNECT {self.path}")
+                host, _, port = self.path.rpartition(":")
+                upstream = socket.create_connection((host, int(port)), timeout=10)
+                self.send_response(200, "Connection established")
+                self.end_headers()
+                self.close_connection = True
+                sockets = [self.connection, upstream]
+                try:
+                    while True:  # until either side closes
+                        readable, _, _ = select.select(sockets, [], [], 10)
+                        if not readable:
+                            return
+                        for sock in readable:
+                            data = sock.recv(65536)
+                            if not data:
+                                return
+                            (upstream if sock is self.connection else self.connection).sendall(data)
+                finally:
+                    upstream.close()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def run_dag_file(source: str, dag_id: str, folder: Any, monkeypatch: pytest.MonkeyPatch) -> Any:

@@ -20,7 +20,7 @@ EVENT = {
 
 
 def test_approval_event_queues_the_dag_scheduled_on_it(
-    airflow_db: None, dingtalk_emulator: DingTalkEmulator, monkeypatch: pytest.MonkeyPatch
+    dingtalk_airflow_db: None, dingtalk_emulator: DingTalkEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from airflow.dag_processing.dagbag import DagBag
     from airflow.models.asset import AssetDagRunQueue, AssetEvent, AssetModel

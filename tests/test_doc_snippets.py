@@ -16,7 +16,7 @@ from tests.helpers import fake_context
 def test_alert_in_three_lines(dingtalk_emulator: DingTalkEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
     robot = dingtalk_emulator.add_robot()
     monkeypatch.setenv(
-        "AIRFLOW_CONN_DINGTALK_WEBHOOK_DEFAULT", dingtalk_emulator.webhook_connection_json(robot)
+        "AIRFLOW_CONN_DINGTALK_CUSTOM_ROBOT_DEFAULT", dingtalk_emulator.webhook_connection_json(robot)
     )
     # [START docs_alert_three_lines]
     from airflow_provider_dingtalk.notifications import DingTalkCustomRobotNotifier
@@ -50,7 +50,7 @@ def test_alert_in_human_in_the_loop() -> None:
     assert notifier.userid_list == ["manager1"]
 
 
-def test_emulator_from_python(airflow_db: None, capsys: pytest.CaptureFixture[str]) -> None:
+def test_emulator_from_python(dingtalk_airflow_db: None, capsys: pytest.CaptureFixture[str]) -> None:
     from airflow.dag_processing.dagbag import DagBag
 
     dag_file = Path(__file__).parents[1] / "example_dags" / "example_dingtalk_work_notification.py"

@@ -97,13 +97,13 @@ def test_dingtalk_asset_uri_is_normalised_to_what_the_receiver_writes(written: s
     assert asset.normalized_uri == stored
 
 
-
 def test_the_robot_message_asset_uri_is_accepted() -> None:
     from airflow.sdk import Asset
 
     from airflow_provider_dingtalk.event_types import ROBOT_MESSAGE_ASSET_URI
 
     assert Asset(uri="dingtalk://Robot/messages").uri == ROBOT_MESSAGE_ASSET_URI
+
 
 @pytest.mark.parametrize(
     ("uri", "reason"),
@@ -151,5 +151,6 @@ def test_providers_manager_sees_hook_and_connection_form() -> None:
     assert hooks["dingtalk"].hook_class_name == "airflow_provider_dingtalk.hooks.base.DingTalkBaseHook"
     behaviour = pm.field_behaviours["dingtalk"]
     assert behaviour["relabeling"]["password"].startswith("AppSecret")
+    assert behaviour["relabeling"]["schema"] == "Agent ID"  # a standard field, open in the form
     widgets = pm.connection_form_widgets
-    assert "extra__dingtalk__agent_id" in widgets or any(k.endswith("agent_id") for k in widgets)
+    assert {"extra__dingtalk__proxy", "extra__dingtalkcustomrobot__proxy"} <= set(widgets)

@@ -21,7 +21,7 @@ A re-delivered event is acknowledged only once it is recorded: while another del
 writing it, the retry waits up to ``duplicate_wait`` seconds for that write, and takes the event over
 if the write fails; if it is still being written, the retry gets 503 and DingTalk comes back.
 
-When ``config`` is a function (the plugin reads the ``dingtalk_callback`` connection), it is called
+When ``config`` is a function (the plugin reads the ``dingtalkcallback`` connection), it is called
 again every ``config_ttl`` seconds, and at most once a second when a request fails the signature or
 decryption check, so a rotated token or aes_key is picked up without a restart, while forged requests
 cannot make every request a secrets-backend round trip.

@@ -2,7 +2,7 @@
 
 It serves the same app as the plugin, but writes asset events through Airflow's public REST API
 (:class:`~.sinks.RestApiAssetSink`), so it needs only HTTP access to the API server and a user
-allowed to create asset events — no metadata database. The ``dingtalk_callback`` connection is read
+allowed to create asset events — no metadata database. The ``dingtalkcallback`` connection is read
 the normal way for code outside a task: ``AIRFLOW_CONN_*`` environment variables and the configured
 secrets backend.
 
@@ -44,7 +44,7 @@ def build_receiver(
     """The receiver app posting to Airflow's REST API; reads and checks the connection now.
 
     :param airflow_url: the API server's base URL, e.g. ``http://airflow-api:8080``.
-    :param callback_conn_id: the ``dingtalk_callback`` connection (token, aes_key, receiver id).
+    :param callback_conn_id: the ``dingtalkcallback`` connection (token, aes_key, receiver id).
     :param username: with ``password``: log in at ``POST /auth/token``, again whenever a JWT expires.
     :param password: see ``username``.
     :param token: a ready JWT instead (it is not renewed; when it expires events are answered 503).
@@ -94,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--callback-conn-id",
         default="dingtalk_callback_default",
-        help="the dingtalk_callback connection (default: dingtalk_callback_default)",
+        help="the dingtalkcallback connection (default: dingtalk_callback_default)",
     )
     p.add_argument("--airflow-url", required=True, help="Airflow API server, e.g. http://airflow-api:8080")
     p.add_argument("--username", help="Airflow user allowed to create asset events (logs in at /auth/token)")

@@ -1,7 +1,7 @@
 """Airflow plugin: the DingTalk event receiver on the API server, at ``<api base>/dingtalk/events``,
 and the interactive cards' HTTP callback at ``<api base>/dingtalk/cards/callback``.
 
-Configured from the ``dingtalk_callback`` connection named by ``[dingtalk] callback_conn_id``
+Configured from the ``dingtalkcallback`` connection named by ``[dingtalk] callback_conn_id``
 (default ``dingtalk_callback_default``), read on the first request, so the API server starts even
 before the connection exists (requests are then answered 503), and read again every minute and
 after a failed signature check, so a rotated token or aes_key is picked up without a restart.

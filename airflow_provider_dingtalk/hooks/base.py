@@ -53,6 +53,7 @@ class AppConfig:
     host: str
     api_host: str | None  # None: a custom host without api_host, so no v1.0 calls (see v1_host)
     agent_id: str | None
+    proxy: str | None
     connect_timeout: float
     read_timeout: float
     share_token: bool
@@ -81,8 +82,8 @@ def check_conn_type(conn_id: str, found: str | None, wanted: str) -> None:
 
 _CONN_TYPES = {
     "dingtalk": "DingTalk App: AppKey and AppSecret",
-    "dingtalk_webhook": "DingTalk Custom Robot: the webhook URL or token, and its SEC secret",
-    "dingtalk_callback": "DingTalk Event Callback: token and aes_key",
+    "dingtalkcustomrobot": "DingTalk Custom Robot: the webhook URL or token, and its SEC secret",
+    "dingtalkcallback": "DingTalk Event Callback: token and aes_key",
 }
 
 
@@ -98,6 +99,30 @@ def check_host(conn_id: str, host: str, *, field: str = "host") -> None:
             f"{field} must be a host such as https://oapi.dingtalk.com, without a query string; a "
             "webhook URL goes into the password field of a custom robot connection",
         )
+
+
+_PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+
+
+def connection_proxy(conn_id: str, extra: Mapping[str, Any]) -> str | None:
+    """The ``proxy`` extra: an outbound proxy URL for every call to DingTalk, or ``None``.
+
+    A password in it (``http://user:pass@proxy:3128``) is masked in Airflow's logs.
+    """
+    from urllib.parse import urlsplit
+
+    raw = str(extra.get("proxy") or "").strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in _PROXY_SCHEMES or not parts.hostname:
+        raise DingTalkValidationError(
+            f"connection {conn_id!r} extra proxy",
+            f"must be a URL such as http://proxy.example.com:3128 (scheme {', '.join(_PROXY_SCHEMES)})",
+        )
+    if parts.password:
+        mask_secret(parts.password)
+    return raw
 
 
 def normalise_host(raw: str | None, default: str, port: int | None = None) -> str:
@@ -125,7 +150,7 @@ def app_config(conn_id: str, conn: Any) -> AppConfig:
             f"connection {conn_id!r}", f"{missing} is empty; set it from the developer console"
         )
     mask_secret(conn.password)
-    agent_id = extra.get("agent_id")
+    agent_id = _agent_id(conn_id, conn.schema, extra.get("agent_id"))
     host = normalise_host(conn.host, DEFAULT_HOST, conn.port)
     check_host(conn_id, host)
     api_host = normalise_host(extra.get("api_host"), DEFAULT_API_HOST)
@@ -140,12 +165,26 @@ def app_config(conn_id: str, conn: Any) -> AppConfig:
         # A proxy or test server for the old API but none for v1.0 would send v1.0 calls, and the
         # AppSecret with them, to the real DingTalk: refuse v1.0 calls until api_host says where.
         api_host=api_host if extra.get("api_host") or host == DEFAULT_HOST else None,
-        agent_id=str(agent_id) if agent_id not in (None, "") else None,
+        agent_id=agent_id,
+        proxy=connection_proxy(conn_id, extra),
         connect_timeout=float(extra.get("connect_timeout") or DEFAULT_CONNECT_TIMEOUT),
         read_timeout=float(extra.get("read_timeout") or DEFAULT_READ_TIMEOUT),
         share_token=flag(extra.get("shared_cache", True), f"connection {conn_id!r} extra shared_cache"),
         state=backend_for(extra, owner=f"connection {conn_id!r}"),
     )
+
+
+def _agent_id(conn_id: str, schema: str | None, extra: object) -> str | None:
+    """The form's Agent ID field is the connection's ``schema``; connections written as JSON or made
+    before it may carry the ``agent_id`` extra instead. Two different values are a mistake."""
+    from_form = (schema or "").strip()
+    from_extra = "" if extra is None else str(extra).strip()
+    if from_form and from_extra and from_form != from_extra:
+        raise DingTalkValidationError(
+            f"connection {conn_id!r}",
+            f"has Agent ID {from_form} (schema) and agent_id {from_extra} (extra): keep one",
+        )
+    return from_form or from_extra or None
 
 
 class DingTalkBaseHook(BaseHook):
@@ -192,8 +231,9 @@ class DingTalkBaseHook(BaseHook):
 
     @cached_property
     def session(self) -> requests.Session:
-        """One keep-alive session per hook."""
-        return new_session()
+        """One keep-alive session per hook, for both API hosts."""
+        hosts = [self.app.host] + ([self.app.api_host] if self.app.api_host else [])
+        return new_session(hosts=hosts, proxy=self.app.proxy)
 
     # -- tokens --------------------------------------------------------------------------------
 

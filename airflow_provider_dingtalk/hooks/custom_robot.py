@@ -1,7 +1,7 @@
 """``DingTalkCustomRobotHook``: send to a group chat through a custom robot (自定义机器人) webhook.
 
 A custom robot needs no app: its access token (and, with the "sign" security setting, its ``SEC…``
-secret) is the whole credential, kept in a ``dingtalk_webhook`` connection.
+secret) is the whole credential, kept in a ``dingtalkcustomrobot`` connection.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import base64
 import copy
 import hashlib
 import hmac
+import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -28,6 +29,7 @@ from airflow_provider_dingtalk.hooks.base import (
     DEFAULT_READ_TIMEOUT,
     check_conn_type,
     check_host,
+    connection_proxy,
     normalise_host,
 )
 from airflow_provider_dingtalk.http import http_send, new_session, oapi_result
@@ -105,12 +107,13 @@ def robot_sign(secret: str, timestamp_ms: int) -> str:
 
 @dataclass(frozen=True, kw_only=True)
 class CustomRobotConfig:
-    """What the hook reads from a ``dingtalk_webhook`` connection. Token and secret never print."""
+    """What the hook reads from a ``dingtalkcustomrobot`` connection. Token and secret never print."""
 
     conn_id: str
     host: str
     token: Secret
     secret: Secret | None
+    proxy: str | None
     connect_timeout: float
     read_timeout: float
     state: StateBackend = field(repr=False)  # extras state_backend/redis_url, else [dingtalk]
@@ -125,7 +128,7 @@ class DingTalkCustomRobotHook(BaseHook):
     DingTalk still answers "too fast" (130101), and tags each message with a ``msgUuid`` so that a
     retry after a lost answer is not shown twice.
 
-    :param dingtalk_webhook_conn_id: a connection of type ``dingtalk_webhook``.
+    :param dingtalk_custom_robot_conn_id: a connection of type ``dingtalkcustomrobot``.
     :param retry_policy: override the default retry policy for transient failures.
     :param max_wait: at most this many seconds a send waits for the robot's rate limit (the pacing
         and a 10-minute block after 130101); beyond it the send fails.
@@ -133,14 +136,14 @@ class DingTalkCustomRobotHook(BaseHook):
     :param sleep: how to wait for the rate limit; tests pass one that moves their fake clock.
     """
 
-    conn_name_attr = "dingtalk_webhook_conn_id"
-    default_conn_name = "dingtalk_webhook_default"
-    conn_type = "dingtalk_webhook"
+    conn_name_attr = "dingtalk_custom_robot_conn_id"
+    default_conn_name = "dingtalk_custom_robot_default"
+    conn_type = "dingtalkcustomrobot"
     hook_name = "DingTalk Custom Robot"
 
     def __init__(
         self,
-        dingtalk_webhook_conn_id: str = default_conn_name,
+        dingtalk_custom_robot_conn_id: str = default_conn_name,
         *,
         retry_policy: RetryPolicy | None = None,
         max_wait: float = 900.0,
@@ -149,7 +152,7 @@ class DingTalkCustomRobotHook(BaseHook):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.dingtalk_webhook_conn_id = dingtalk_webhook_conn_id
+        self.dingtalk_custom_robot_conn_id = dingtalk_custom_robot_conn_id
         self.retry_policy = retry_policy or RetryPolicy()
         self.max_wait = max_wait
         self.clock = clock
@@ -167,13 +170,13 @@ class DingTalkCustomRobotHook(BaseHook):
 
     @cached_property
     def robot(self) -> CustomRobotConfig:
-        conn = self.get_connection(self.dingtalk_webhook_conn_id)
-        check_conn_type(self.dingtalk_webhook_conn_id, conn.conn_type, self.conn_type)
+        conn = self.get_connection(self.dingtalk_custom_robot_conn_id)
+        check_conn_type(self.dingtalk_custom_robot_conn_id, conn.conn_type, self.conn_type)
         extra = conn.extra_dejson
         token, url_host = _token_and_host(conn.password or "")
         if not token:
             raise DingTalkValidationError(
-                f"connection {self.dingtalk_webhook_conn_id!r}",
+                f"connection {self.dingtalk_custom_robot_conn_id!r}",
                 "password is empty or has no access_token: paste the robot's webhook URL or its access token",
             )
         secret = str(extra.get("secret") or "").strip()
@@ -182,18 +185,19 @@ class DingTalkCustomRobotHook(BaseHook):
         if secret and not secret.startswith("SEC"):
             # DingTalk shows the signing secret as SEC + hex; without the prefix every signature fails.
             raise DingTalkValidationError(
-                f"connection {self.dingtalk_webhook_conn_id!r} extra secret",
+                f"connection {self.dingtalk_custom_robot_conn_id!r} extra secret",
                 f"must start with SEC, as DingTalk shows it in {_SECURITY}; copy it whole",
             )
         host = normalise_host(conn.host or url_host, DEFAULT_HOST, conn.port)
-        check_host(self.dingtalk_webhook_conn_id, host)
+        check_host(self.dingtalk_custom_robot_conn_id, host)
         from airflow_provider_dingtalk.state import backend_for
 
         return CustomRobotConfig(
-            conn_id=self.dingtalk_webhook_conn_id,
+            conn_id=self.dingtalk_custom_robot_conn_id,
             host=host,
             token=Secret(token),
             secret=Secret(secret) if secret else None,
+            proxy=connection_proxy(self.dingtalk_custom_robot_conn_id, extra),
             connect_timeout=float(extra.get("connect_timeout") or DEFAULT_CONNECT_TIMEOUT),
             read_timeout=float(extra.get("read_timeout") or DEFAULT_READ_TIMEOUT),
             state=backend_for(extra, owner=f"connection {self.dingtalk_webhook_conn_id!r}"),
@@ -201,7 +205,40 @@ class DingTalkCustomRobotHook(BaseHook):
 
     @cached_property
     def session(self) -> requests.Session:
-        return new_session()
+        return new_session(hosts=[self.robot.host], proxy=self.robot.proxy)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Airflow's *Test* button: a check made here, which sends nothing, and says so.
+
+        DingTalk documents no call that checks a robot's token or signature without posting a
+        message to the group, and a test message on every press would be noise in someone's chat.
+        So this reads the connection as a send would and checks the shape of what DingTalk shows:
+        a 64-hex-character access token and a ``SEC`` + 64 hex signing secret.
+        """
+        try:
+            robot = self.robot
+        except DingTalkValidationError as exc:
+            return False, str(exc)
+        if not _HEX64.fullmatch(robot.token.reveal()):
+            return False, (
+                "The access token is not the 64 hexadecimal characters DingTalk shows in the webhook URL "
+                "(…/robot/send?access_token=…): copy it whole. Nothing was sent."
+            )
+        if robot.secret is not None and not _HEX64.fullmatch(robot.secret.reveal()[3:]):
+            return False, (
+                f"The signing secret is not SEC followed by 64 hexadecimal characters, as {_SECURITY} "
+                "shows it: copy it whole. Nothing was sent."
+            )
+        what = (
+            "access token and signing secret look right"
+            if robot.secret
+            else "access token looks right (no signing secret: requests go unsigned)"
+        )
+        return True, (
+            f"Checked here only, nothing sent: the {what}, for {robot.host}. "
+            "DingTalk has no call that checks a custom robot without posting to its group, so "
+            "whether DingTalk accepts them shows with the first message."
+        )
 
     @cached_property
     def pacer(self) -> RobotPacer:
@@ -290,6 +327,9 @@ def _one_of(given: T | None, in_body: T | None, argument: str, key: str) -> T | 
             "'at', or the operator's at_mobiles / at_user_ids / at_all)",
         )
     return given if given is not None else in_body
+
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def _token_and_host(raw: str) -> tuple[str, str | None]:

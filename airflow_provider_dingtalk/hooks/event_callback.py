@@ -1,4 +1,4 @@
-"""The ``dingtalk_callback`` connection: one place for a callback's token, aes_key, receiver id and URL.
+"""The ``dingtalkcallback`` connection: one place for a callback's token, aes_key, receiver id and URL.
 
 Both sides read it: the registration operators (what to tell DingTalk) and the receiver (how to
 check what DingTalk sends), so the two can never disagree.
@@ -54,7 +54,7 @@ class CallbackConfig:
 
     @classmethod
     def from_connection(cls, conn: _ConnectionLike) -> CallbackConfig:
-        """Read and check a ``dingtalk_callback`` connection (SDK or core ``Connection``).
+        """Read and check a ``dingtalkcallback`` connection (SDK or core ``Connection``).
 
         :raises DingTalkValidationError: naming the connection field that is missing or malformed.
         """
@@ -89,14 +89,14 @@ class CallbackConfig:
 
 
 class DingTalkEventCallbackHook(BaseHook):
-    """Reads a ``dingtalk_callback`` connection: the secrets a callback is registered and verified with.
+    """Reads a ``dingtalkcallback`` connection: the secrets a callback is registered and verified with.
 
     :param dingtalk_callback_conn_id: the connection id (default ``dingtalk_callback_default``).
     """
 
     conn_name_attr = "dingtalk_callback_conn_id"
     default_conn_name = "dingtalk_callback_default"
-    conn_type = "dingtalk_callback"
+    conn_type = "dingtalkcallback"
     hook_name = "DingTalk Event Callback"
 
     def __init__(self, dingtalk_callback_conn_id: str = default_conn_name, **kwargs: Any) -> None:

@@ -335,8 +335,8 @@ class DingTalkWorkNotificationHook(DingTalkBaseHook):
         if value in (None, ""):
             raise DingTalkValidationError(
                 "agent_id",
-                f"is required for work notifications: pass agent_id, or set the 'agent_id' extra of "
-                f"connection {self.dingtalk_conn_id!r} (developer console → app → basic information)",
+                f"is required for work notifications: pass agent_id, or set Agent ID (the schema field) "
+                f"of connection {self.dingtalk_conn_id!r} (developer console → app → basic information)",
             )
         text = str(value).strip()
         if isinstance(value, bool) or not text.isdigit():

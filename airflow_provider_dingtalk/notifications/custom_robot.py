@@ -42,7 +42,7 @@ class DingTalkCustomRobotNotifier(DingTalkBaseNotifier):
     :param at_mobiles: mobile numbers to @-mention: a list, or a comma-separated string (templated).
     :param at_user_ids: DingTalk user ids to @-mention: a list or comma-separated string (templated).
     :param at_all: @-mention everyone in the group.
-    :param dingtalk_webhook_conn_id: a ``dingtalk_webhook`` connection (the robot's token and secret).
+    :param dingtalk_custom_robot_conn_id: a ``dingtalkcustomrobot`` connection (the robot's token and secret).
     :param fold_storms: spool alerts and fold a backlog into one message (see the docs' "Alert storms").
     :param timeout: at most this many seconds for the whole alert, waiting for the robot included;
         an alert not sent by then stays spooled and goes out with the robot's next alert.
@@ -57,7 +57,7 @@ class DingTalkCustomRobotNotifier(DingTalkBaseNotifier):
         "title",
         "at_mobiles",
         "at_user_ids",
-        "dingtalk_webhook_conn_id",
+        "dingtalk_custom_robot_conn_id",
     )
 
     def __init__(
@@ -69,7 +69,7 @@ class DingTalkCustomRobotNotifier(DingTalkBaseNotifier):
         at_mobiles: Sequence[str] | str | None = None,
         at_user_ids: Sequence[str] | str | None = None,
         at_all: bool = False,
-        dingtalk_webhook_conn_id: str = "dingtalk_webhook_default",
+        dingtalk_custom_robot_conn_id: str = "dingtalk_custom_robot_default",
         fold_storms: bool = True,
         timeout: float = DEFAULT_TIMEOUT,
         retry_policy: RetryPolicy | None = None,
@@ -90,7 +90,7 @@ class DingTalkCustomRobotNotifier(DingTalkBaseNotifier):
         self.at_mobiles = at_mobiles
         self.at_user_ids = at_user_ids
         self.at_all = flag(at_all, "at_all")
-        self.dingtalk_webhook_conn_id = dingtalk_webhook_conn_id
+        self.dingtalk_custom_robot_conn_id = dingtalk_custom_robot_conn_id
         self.fold_storms = flag(fold_storms, "fold_storms")
         self.clock = clock
         self.sleep = sleep
@@ -101,7 +101,7 @@ class DingTalkCustomRobotNotifier(DingTalkBaseNotifier):
 
         budget = max(0.0, deadline - time.monotonic())
         hook = DingTalkCustomRobotHook(
-            self.dingtalk_webhook_conn_id,
+            self.dingtalk_custom_robot_conn_id,
             retry_policy=self._policy(deadline),
             max_wait=budget,
             clock=self.clock,

@@ -1,7 +1,7 @@
 """Operators that register, inspect and remove the organisation's DingTalk event callback.
 
 ``token`` and ``aes_key`` are best left out of DAG code: by default they (and the URL) come from
-the ``dingtalk_callback`` connection that the receiver reads too. They never reach logs or XCom.
+the ``dingtalkcallback`` connection that the receiver reads too. They never reach logs or XCom.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class DingTalkRegisterCallbackOperator(_CallbackOperator):
     :param update_if_exists: when a callback is already registered, replace it instead of failing,
         so the DAG can run again.
     :param dingtalk_conn_id: the app's ``dingtalk`` connection.
-    :param dingtalk_callback_conn_id: the ``dingtalk_callback`` connection with token/aes_key/URL.
+    :param dingtalk_callback_conn_id: the ``dingtalkcallback`` connection with token/aes_key/URL.
     :return: (XCom) ``{"url", "call_back_tag"}``; never the secrets.
     """
 

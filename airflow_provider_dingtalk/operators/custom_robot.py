@@ -42,7 +42,7 @@ class DingTalkCustomRobotOperator(RenderMessageFields, BaseOperator):
     :param at_mobiles: mobile numbers to @-mention: a list or a comma-separated string.
     :param at_user_ids: DingTalk user ids to @-mention: a list or a comma-separated string.
     :param at_all: @-mention everyone in the group (templated; ``"false"`` is False).
-    :param dingtalk_webhook_conn_id: a ``dingtalk_webhook`` connection.
+    :param dingtalk_custom_robot_conn_id: a ``dingtalkcustomrobot`` connection.
     """
 
     template_fields: Sequence[str] = (
@@ -53,7 +53,7 @@ class DingTalkCustomRobotOperator(RenderMessageFields, BaseOperator):
         "at_mobiles",
         "at_user_ids",
         "at_all",
-        "dingtalk_webhook_conn_id",
+        "dingtalk_custom_robot_conn_id",
     )
     ui_color = "#3296fa"
 
@@ -67,7 +67,7 @@ class DingTalkCustomRobotOperator(RenderMessageFields, BaseOperator):
         at_mobiles: Sequence[str] | str | None = None,
         at_user_ids: Sequence[str] | str | None = None,
         at_all: bool = False,
-        dingtalk_webhook_conn_id: str = "dingtalk_webhook_default",
+        dingtalk_custom_robot_conn_id: str = "dingtalk_custom_robot_default",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -79,13 +79,13 @@ class DingTalkCustomRobotOperator(RenderMessageFields, BaseOperator):
         self.at_mobiles = at_mobiles
         self.at_user_ids = at_user_ids
         self.at_all = at_all
-        self.dingtalk_webhook_conn_id = dingtalk_webhook_conn_id
+        self.dingtalk_custom_robot_conn_id = dingtalk_custom_robot_conn_id
 
     @cached_property
     def hook(self) -> DingTalkCustomRobotHook:
         from airflow_provider_dingtalk.hooks.custom_robot import DingTalkCustomRobotHook
 
-        return DingTalkCustomRobotHook(dingtalk_webhook_conn_id=self.dingtalk_webhook_conn_id)
+        return DingTalkCustomRobotHook(dingtalk_custom_robot_conn_id=self.dingtalk_custom_robot_conn_id)
 
     def execute(self, context: Context) -> None:
         mobiles, user_ids = as_list(self.at_mobiles, "at_mobiles"), as_list(self.at_user_ids, "at_user_ids")

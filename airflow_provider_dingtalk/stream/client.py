@@ -24,6 +24,7 @@ all — ``SystemMessage.from_dict`` is indented into ``__init__``, so it never a
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
 import random
@@ -147,6 +148,9 @@ class DingTalkStreamClient:
     :param app_key: the app's AppKey (Client ID).
     :param app_secret: its AppSecret.
     :param api_host: the v1.0 API host (the connection's ``api_host`` setting).
+    :param proxy: an outbound proxy URL (the connection's ``proxy`` setting) for ``connections/open``
+        and the WebSocket; ``None``: ``HTTPS_PROXY`` / ``NO_PROXY`` from the environment, as both
+        ``requests`` and ``websockets`` (15 or newer) read them.
     :param events: subscribe every event the app ticked in the developer console (``EVENT *``).
     :param callback_topics: CALLBACK topics, e.g. :data:`ROBOT_MESSAGE_TOPIC`.
     :param keepalive_interval: seconds between WebSocket pings.
@@ -164,6 +168,7 @@ class DingTalkStreamClient:
         app_key: str,
         app_secret: Secret,
         api_host: str = "https://api.dingtalk.com",
+        proxy: str | None = None,
         events: bool = True,
         callback_topics: Sequence[str] = (),
         keepalive_interval: float = 20.0,
@@ -177,6 +182,7 @@ class DingTalkStreamClient:
         if not events and not callback_topics:
             raise ValueError("subscribe events, callback topics, or both")
         self.app_key, self._secret, self.api_host = app_key, app_secret, api_host.rstrip("/")
+        self.proxy = proxy
         self.events, self.callback_topics = events, tuple(callback_topics)
         self.keepalive_interval, self.keepalive_timeout = keepalive_interval, keepalive_timeout
         self.open_timeout, self.backoff, self.stable_after = open_timeout, backoff or Backoff(), stable_after
@@ -186,7 +192,9 @@ class DingTalkStreamClient:
     @classmethod
     def from_app(cls, app: AppConfig, **kwargs: Any) -> DingTalkStreamClient:
         """A client for the app of a ``dingtalk`` connection (``DingTalkBaseHook.app``)."""
-        return cls(app_key=app.app_key, app_secret=app.app_secret, api_host=app.v1_host(), **kwargs)
+        return cls(
+            app_key=app.app_key, app_secret=app.app_secret, api_host=app.v1_host(), proxy=app.proxy, **kwargs
+        )
 
     async def messages(self) -> AsyncIterator[StreamMessage]:
         """EVENT and CALLBACK frames, across reconnects, until cancelled.
@@ -263,8 +271,16 @@ class DingTalkStreamClient:
     async def _connect(self) -> ClientConnection:
         endpoint, ticket = await asyncio.to_thread(self._open)
         client = _websockets_client()
+        # Without a connection proxy, websockets 15+ reads the environment's itself (proxy=True).
+        proxy = {"proxy": self.proxy} if self.proxy else {}
+        if proxy and "proxy" not in inspect.signature(client.connect).parameters:
+            raise StreamDependencyError(
+                "A proxy for DingTalk Stream mode needs websockets 15 or newer: "
+                "pip install 'airflow-provider-dingtalk[stream]'"
+            )
         socket: ClientConnection = await client.connect(
             f"{endpoint}?ticket={quote_plus(ticket)}",
+            **proxy,
             open_timeout=self.open_timeout,
             ping_interval=self.keepalive_interval,
             ping_timeout=self.keepalive_timeout,
@@ -286,7 +302,7 @@ class DingTalkStreamClient:
             "subscriptions": subscriptions,
             "ua": _USER_AGENT,
         }
-        with new_session() as session:
+        with new_session(hosts=[self.api_host], proxy=self.proxy) as session:
             resp = http_send(
                 session,
                 "POST",

@@ -110,7 +110,7 @@ def test_both_setups_get_the_event(dingtalk_emulator: DingTalkEmulator, serve: A
 
 
 def test_hosted_receiver_follows_the_emulator_clock(
-    airflow_db: None, dingtalk_emulator: DingTalkEmulator
+    dingtalk_airflow_db: None, dingtalk_emulator: DingTalkEmulator
 ) -> None:
     hosted = dingtalk_emulator.receiver
     assert register(dingtalk_emulator, hosted.url, hosted.token, hosted.aes_key)["errcode"] == 0

@@ -1,4 +1,4 @@
-"""The plugin's receiver (what the API server mounts) reads the ``dingtalk_callback`` connection again."""
+"""The plugin's receiver (what the API server mounts) reads the ``dingtalkcallback`` connection again."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from tests.events.test_receiver import AES_KEY, CORP, TOKEN, post, sealed
 
 def callback_conn(key: str, token: str) -> str:
     return json.dumps(
-        {"conn_type": "dingtalk_callback", "login": CORP, "password": key, "extra": {"token": token}}
+        {"conn_type": "dingtalkcallback", "login": CORP, "password": key, "extra": {"token": token}}
     )
 
 

@@ -264,7 +264,7 @@ def test_max_skew_zero_in_the_connection_is_kept() -> None:
     from airflow.models.connection import Connection
 
     conn = Connection(
-        conn_id="cb", conn_type="dingtalk_callback", login=CORP, password=AES_KEY,
+        conn_id="cb", conn_type="dingtalkcallback", login=CORP, password=AES_KEY,
         extra=json.dumps({"token": TOKEN, "max_skew": 0}),
     )  # fmt: skip
     assert CallbackConfig.from_connection(conn).max_skew == 0

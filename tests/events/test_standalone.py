@@ -109,10 +109,10 @@ def airflow_api() -> Iterator[Airflow]:
 
 
 def callback_conn(corp_id: str, url: str = "") -> tuple[str, dict[str, str]]:
-    """A ``dingtalk_callback`` connection (env var JSON) with fresh keys, and the keys."""
+    """A ``dingtalkcallback`` connection (env var JSON) with fresh keys, and the keys."""
     keys = {"token": new_nonce(16), "aes_key": new_nonce(43)}
     conn = {
-        "conn_type": "dingtalk_callback",
+        "conn_type": "dingtalkcallback",
         "host": url,
         "login": corp_id,
         "password": keys["aes_key"],

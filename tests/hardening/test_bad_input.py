@@ -65,9 +65,9 @@ def emulator(dingtalk_emulator: DingTalkEmulator, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("AIRFLOW_CONN_DINGTALK_DEFAULT", dingtalk_emulator.connection_json())
     robot = dingtalk_emulator.add_robot()
     monkeypatch.setenv(
-        "AIRFLOW_CONN_DINGTALK_WEBHOOK_DEFAULT", dingtalk_emulator.webhook_connection_json(robot)
+        "AIRFLOW_CONN_DINGTALK_CUSTOM_ROBOT_DEFAULT", dingtalk_emulator.webhook_connection_json(robot)
     )
-    monkeypatch.setenv("AIRFLOW_CONN_EMPTY_ROBOT", json.dumps({"conn_type": "dingtalk_webhook"}))
+    monkeypatch.setenv("AIRFLOW_CONN_EMPTY_ROBOT", json.dumps({"conn_type": "dingtalkcustomrobot"}))
     dingtalk_emulator.state.requests.clear()
     return dingtalk_emulator
 
@@ -708,7 +708,7 @@ NOTIFIER_CASES = [
     Case(
         "custom robot: connection without token",
         lambda: DingTalkCustomRobotNotifier(
-            dingtalk_webhook_conn_id="empty_robot", retry_policy=FAST, fold_storms=False
+            dingtalk_custom_robot_conn_id="empty_robot", retry_policy=FAST, fold_storms=False
         ),
         "connection 'empty_robot'",
     ),

@@ -84,7 +84,7 @@ class Env:
         conn = self.em.connection(connect_timeout=1, read_timeout=self.read_timeout)
         robot = self.em.add_robot()
         webhook = {
-            "conn_type": "dingtalk_webhook",
+            "conn_type": "dingtalkcustomrobot",
             "host": url or self.em.url,
             "password": robot.token,
             "extra": {"secret": robot.secret, "connect_timeout": 1, "read_timeout": self.read_timeout},
@@ -93,7 +93,7 @@ class Env:
             conn["host"] = url
             conn["extra"]["api_host"] = url
         self.monkeypatch.setenv("AIRFLOW_CONN_DINGTALK_DEFAULT", json.dumps(conn))
-        self.monkeypatch.setenv("AIRFLOW_CONN_DINGTALK_WEBHOOK_DEFAULT", json.dumps(webhook))
+        self.monkeypatch.setenv("AIRFLOW_CONN_DINGTALK_CUSTOM_ROBOT_DEFAULT", json.dumps(webhook))
         self.hooks.clear()
 
     def _hook(self, cls: type[H]) -> H:

@@ -136,7 +136,7 @@ def _run_examples() -> tuple[dict[str, str], set[str]]:
     return outcomes, run_ids
 
 
-@pytest.mark.usefixtures("airflow_db")
+@pytest.mark.usefixtures("dingtalk_airflow_db")
 def test_example_dags_at_debug_leak_no_secret(
     dingtalk_emulator: DingTalkEmulator,
     monkeypatch: pytest.MonkeyPatch,

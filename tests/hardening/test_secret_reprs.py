@@ -67,10 +67,10 @@ def _objects(emulator: DingTalkEmulator) -> list[Any]:
     ]
 
 
-def test_repr_and_str_show_no_secret(emulated: DingTalkEmulator) -> None:
-    secrets = _secrets(emulated)
+def test_repr_and_str_show_no_secret(dingtalk_airflow: DingTalkEmulator) -> None:
+    secrets = _secrets(dingtalk_airflow)
     assert len(secrets) >= 6
-    for obj in _objects(emulated):
+    for obj in _objects(dingtalk_airflow):
         shown = [repr(obj), str(obj)]
         # Hooks and configs hold secrets as Secret, so even their attributes (what a traceback with
         # locals or a debugger shows) print none. Operators keep their arguments as given.
@@ -83,7 +83,7 @@ def test_repr_and_str_show_no_secret(emulated: DingTalkEmulator) -> None:
             )
 
 
-def test_callback_operator_secrets_are_masked_in_rendered_fields(emulated: DingTalkEmulator) -> None:
+def test_callback_operator_secrets_are_masked_in_rendered_fields(dingtalk_airflow: DingTalkEmulator) -> None:
     from airflow.sdk.log import redact
 
     from airflow_provider_dingtalk.operators.callback import DingTalkRegisterCallbackOperator

@@ -159,7 +159,7 @@ def test_register_operator_reads_secrets_from_the_callback_connection(
     from airflow_provider_dingtalk.operators.callback import DingTalkRegisterCallbackOperator
 
     conn = {
-        "conn_type": "dingtalk_callback",
+        "conn_type": "dingtalkcallback",
         "host": receiver_url,
         "login": dingtalk_conn.app.corp_id,
         "password": AES_KEY,

@@ -22,7 +22,7 @@ from airflow_provider_dingtalk.retry import RetryPolicy
 from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
 
 ONCE = RetryPolicy(attempts=1, initial_wait=0.01, max_wait=0.01, max_elapsed=2)
-APP_ENV, ROBOT_ENV = "AIRFLOW_CONN_DINGTALK_DEFAULT", "AIRFLOW_CONN_DINGTALK_WEBHOOK_DEFAULT"
+APP_ENV, ROBOT_ENV = "AIRFLOW_CONN_DINGTALK_DEFAULT", "AIRFLOW_CONN_DINGTALK_CUSTOM_ROBOT_DEFAULT"
 
 
 def set_conn(monkeypatch: pytest.MonkeyPatch, env: str, conn: dict[str, Any]) -> None:
@@ -47,7 +47,7 @@ def test_a_webhook_connection_given_to_an_app_hook_says_so(
     with pytest.raises(DingTalkValidationError) as info:
         work_send()
     text = str(info.value)
-    assert "'dingtalk_default'" in text and "'dingtalk_webhook'" in text and "'dingtalk'" in text
+    assert "'dingtalk_default'" in text and "'dingtalkcustomrobot'" in text and "'dingtalk'" in text
     assert dingtalk_emulator.requests() == []
 
 
@@ -57,7 +57,7 @@ def test_an_app_connection_given_to_the_custom_robot_says_so(
     set_conn(monkeypatch, ROBOT_ENV, dingtalk_emulator.connection())
     with pytest.raises(DingTalkValidationError) as info:
         robot_send()
-    assert "is a 'dingtalk' connection" in str(info.value) and "'dingtalk_webhook'" in str(info.value)
+    assert "is a 'dingtalk' connection" in str(info.value) and "'dingtalkcustomrobot'" in str(info.value)
     assert dingtalk_emulator.requests() == []
 
 
@@ -93,7 +93,7 @@ def test_a_webhook_url_pasted_into_host_is_refused_without_showing_it(
     set_conn(monkeypatch, ROBOT_ENV, {**conn, "host": url})
     with pytest.raises(DingTalkValidationError, match="webhook URL") as info:
         robot_send()
-    assert info.value.field == "connection 'dingtalk_webhook_default'"
+    assert info.value.field == "connection 'dingtalk_custom_robot_default'"
     assert robot.token not in str(info.value)
     assert dingtalk_emulator.requests() == []
 
@@ -107,7 +107,7 @@ def test_a_robot_secret_without_sec_is_caught_before_sending(
     set_conn(monkeypatch, ROBOT_ENV, conn)
     with pytest.raises(DingTalkValidationError, match="SEC") as info:
         robot_send()
-    assert info.value.field == "connection 'dingtalk_webhook_default' extra secret"
+    assert info.value.field == "connection 'dingtalk_custom_robot_default' extra secret"
     assert conn["extra"]["secret"] not in str(info.value)
     assert dingtalk_emulator.requests() == []
 
@@ -133,6 +133,6 @@ def test_an_app_connection_given_as_the_callback_connection_says_so(
 
     set_conn(monkeypatch, "AIRFLOW_CONN_DINGTALK_CALLBACK_DEFAULT", dingtalk_emulator.connection())
     with pytest.raises(
-        DingTalkValidationError, match="is a 'dingtalk' connection; this needs a 'dingtalk_callback'"
+        DingTalkValidationError, match="is a 'dingtalk' connection; this needs a 'dingtalkcallback'"
     ):
         DingTalkEventCallbackHook().get_config()

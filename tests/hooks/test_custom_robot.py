@@ -27,7 +27,7 @@ from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator, Emulato
 from tests.helpers import FAST
 
 SEND = "/robot/send"
-CONN_ENV = "AIRFLOW_CONN_DINGTALK_WEBHOOK_DEFAULT"
+CONN_ENV = "AIRFLOW_CONN_DINGTALK_CUSTOM_ROBOT_DEFAULT"
 
 
 def hook(emulator: DingTalkEmulator, **kwargs: object) -> tuple[DingTalkCustomRobotHook, EmulatorTime]:
@@ -73,7 +73,7 @@ def test_pasted_webhook_url_gives_token_and_host(
 ) -> None:
     robot = dingtalk_emulator.add_robot("unsigned", secret=False)
     url = f"{dingtalk_emulator.url}/robot/send?access_token={robot.token}"
-    monkeypatch.setenv(CONN_ENV, json.dumps({"conn_type": "dingtalk_webhook", "password": url}))
+    monkeypatch.setenv(CONN_ENV, json.dumps({"conn_type": "dingtalkcustomrobot", "password": url}))
     h, _ = hook(dingtalk_emulator)
     h.send(Text(content="hi"))
     assert [d.target for d in dingtalk_emulator.inbox("custom_robot")] == ["unsigned"]
@@ -97,7 +97,9 @@ def test_unsigned_request_to_a_signing_robot_is_refused_with_a_fix(
     robot = dingtalk_emulator.add_robot()
     monkeypatch.setenv(
         CONN_ENV,
-        json.dumps({"conn_type": "dingtalk_webhook", "host": dingtalk_emulator.url, "password": robot.token}),
+        json.dumps(
+            {"conn_type": "dingtalkcustomrobot", "host": dingtalk_emulator.url, "password": robot.token}
+        ),
     )
     h, _ = hook(dingtalk_emulator)
     with pytest.raises(DingTalkAPIError) as err:
@@ -153,7 +155,7 @@ def test_keyword_setting_and_unknown_token_give_fixes(
 
     monkeypatch.setenv(
         CONN_ENV,
-        json.dumps({"conn_type": "dingtalk_webhook", "host": dingtalk_emulator.url, "password": "nope"}),
+        json.dumps({"conn_type": "dingtalkcustomrobot", "host": dingtalk_emulator.url, "password": "nope"}),
     )
     h, _ = hook(dingtalk_emulator)
     with pytest.raises(DingTalkAPIError) as err:

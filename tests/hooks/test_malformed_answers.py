@@ -34,7 +34,8 @@ NOT_FOUND = {"timestamp": "2024-01-01T00:00:00Z", "status": 404, "error": "Not F
 def conns(dingtalk_conn: DingTalkEmulator, monkeypatch: pytest.MonkeyPatch) -> DingTalkEmulator:
     robot = dingtalk_conn.add_robot()
     monkeypatch.setenv(
-        "AIRFLOW_CONN_DINGTALK_WEBHOOK_DEFAULT", dingtalk_conn.webhook_connection_json(robot, read_timeout=5)
+        "AIRFLOW_CONN_DINGTALK_CUSTOM_ROBOT_DEFAULT",
+        dingtalk_conn.webhook_connection_json(robot, read_timeout=5),
     )
     return dingtalk_conn
 

@@ -201,9 +201,11 @@ def test_agent_id_missing_everywhere(
     dingtalk_emulator: DingTalkEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     conn = dingtalk_emulator.connection()
-    del conn["extra"]["agent_id"]
+    del conn["schema"]
     monkeypatch.setenv("AIRFLOW_CONN_DINGTALK_DEFAULT", __import__("json").dumps(conn))
-    with pytest.raises(DingTalkValidationError, match="'agent_id' extra of connection 'dingtalk_default'"):
+    with pytest.raises(
+        DingTalkValidationError, match=r"set Agent ID \(the schema field\) of connection 'dingtalk_default'"
+    ):
         hook().send_work_notification(m.Text(content="x"), userid_list=["user1"])
     assert dingtalk_emulator.requests() == []
     # given explicitly, it works

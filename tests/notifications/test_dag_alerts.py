@@ -55,12 +55,12 @@ EXPECTED_STATES = {
 }
 
 
-@pytest.mark.usefixtures("airflow_db")
-def test_failures_retries_successes_and_the_dag_run_are_reported(emulated: DingTalkEmulator) -> None:
+@pytest.mark.usefixtures("dingtalk_airflow_db")
+def test_failures_retries_successes_and_the_dag_run_are_reported(dingtalk_airflow: DingTalkEmulator) -> None:
     run = run_example()
     assert str(getattr(run.state, "value", run.state)) == "failed"
     assert states(run) == EXPECTED_STATES
-    robot = [d.message for d in emulated.inbox("custom_robot")]
+    robot = [d.message for d in dingtalk_airflow.inbox("custom_robot")]
     titles = [m.get("markdown", m.get("actionCard", {})).get("title") for m in robot]
     assert sorted(titles) == sorted(
         [
@@ -73,7 +73,7 @@ def test_failures_retries_successes_and_the_dag_run_are_reported(emulated: DingT
 
     # The failure, in the group (with @user1) and as a work notification: every field a person needs.
     failure = next(m for m in robot if "load_orders[1]" in text_of(m))
-    (work,) = emulated.inbox("work_notification")
+    (work,) = dingtalk_airflow.inbox("work_notification")
     assert work.target == "user1"
     for message in (failure, work.message):
         text = text_of(message)
@@ -98,12 +98,12 @@ def test_failures_retries_successes_and_the_dag_run_are_reported(emulated: DingT
     )
 
 
-@pytest.mark.usefixtures("airflow_db")
+@pytest.mark.usefixtures("dingtalk_airflow_db")
 def test_dingtalk_refusing_everything_changes_no_task_state(
-    emulated: DingTalkEmulator, capfd: pytest.CaptureFixture[str]
+    dingtalk_airflow: DingTalkEmulator, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    emulated.inject("/robot/send", errcode=300001, errmsg="token is not exist", times=100)
-    emulated.inject(
+    dingtalk_airflow.inject("/robot/send", errcode=300001, errmsg="token is not exist", times=100)
+    dingtalk_airflow.inject(
         "/topapi/message/corpconversation/asyncsend_v2", errcode=40056, errmsg="invalid agentid", times=100
     )
     started = time.monotonic()
@@ -111,7 +111,7 @@ def test_dingtalk_refusing_everything_changes_no_task_state(
     elapsed = time.monotonic() - started
     assert str(getattr(run.state, "value", run.state)) == "failed"
     assert states(run) == EXPECTED_STATES
-    assert emulated.inbox() == []
+    assert dingtalk_airflow.inbox() == []
     out, err = capfd.readouterr()
     logged = out + err
     assert "errcode 300001" in logged and "errcode 40056" in logged

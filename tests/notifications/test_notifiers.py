@@ -28,9 +28,11 @@ from tests.helpers import FAST, LOG_URL, Logs, fake_context
 
 @pytest.fixture
 def channels(dingtalk_conn: DingTalkEmulator, monkeypatch: pytest.MonkeyPatch) -> DingTalkEmulator:
-    """``dingtalk_default`` (app) and ``dingtalk_webhook_default`` (signed robot) → the emulator."""
+    """``dingtalk_default`` (app) and ``dingtalk_custom_robot_default`` (signed robot) → the emulator."""
     robot = dingtalk_conn.add_robot()
-    monkeypatch.setenv("AIRFLOW_CONN_DINGTALK_WEBHOOK_DEFAULT", dingtalk_conn.webhook_connection_json(robot))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_DINGTALK_CUSTOM_ROBOT_DEFAULT", dingtalk_conn.webhook_connection_json(robot)
+    )
     return dingtalk_conn
 
 
@@ -191,7 +193,7 @@ def test_a_hanging_dingtalk_is_cut_off_at_the_timeout(
     # The connection would wait out the hang: only the notifier's own timeout can end the call sooner.
     # DingTalk then drops the request, so nothing arrives late in another test's inbox.
     monkeypatch.setenv(
-        "AIRFLOW_CONN_DINGTALK_WEBHOOK_DEFAULT",
+        "AIRFLOW_CONN_DINGTALK_CUSTOM_ROBOT_DEFAULT",
         channels.webhook_connection_json(channels.add_robot(), read_timeout=2 * hang),
     )
     channels.inject("/robot/send", delay=hang, drop="before", times=3)

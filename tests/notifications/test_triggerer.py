@@ -20,7 +20,7 @@ NOTIFIER = "airflow_provider_dingtalk.notifications.DingTalkCustomRobotNotifier"
 
 @pytest.fixture
 def robot(dingtalk_conn: DingTalkEmulator, monkeypatch: pytest.MonkeyPatch) -> DingTalkEmulator:
-    monkeypatch.setenv("AIRFLOW_CONN_DINGTALK_WEBHOOK_DEFAULT", dingtalk_conn.webhook_connection_json())
+    monkeypatch.setenv("AIRFLOW_CONN_DINGTALK_CUSTOM_ROBOT_DEFAULT", dingtalk_conn.webhook_connection_json())
     return dingtalk_conn
 
 

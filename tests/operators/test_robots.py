@@ -84,7 +84,7 @@ def test_robot_operator_sends_to_a_group_and_to_templated_users(env: DingTalkEmu
     assert [d.target for d in env.inbox("app_robot_oto")] == ["user1", "user2"]
 
 
-def test_example_dag_runs_to_success(env: DingTalkEmulator, airflow_db: None) -> None:
+def test_example_dag_runs_to_success(env: DingTalkEmulator, dingtalk_airflow_db: None) -> None:
     from airflow.dag_processing.dagbag import DagBag
 
     dag_file = Path(__file__).parents[2] / "example_dags" / "example_dingtalk_robot.py"

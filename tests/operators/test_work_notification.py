@@ -181,7 +181,7 @@ def test_recall_and_status_bar_operators_take_rendered_xcom(dingtalk_conn: DingT
         DingTalkRecallMessageOperator(task_id="x", task_ids="None").execute({})  # type: ignore[arg-type]
 
 
-def test_example_dag_runs_to_success(dingtalk_conn: DingTalkEmulator, airflow_db: None) -> None:
+def test_example_dag_runs_to_success(dingtalk_conn: DingTalkEmulator, dingtalk_airflow_db: None) -> None:
     from airflow.dag_processing.dagbag import DagBag
 
     dag_file = Path(__file__).parents[2] / "example_dags" / "example_dingtalk_work_notification.py"

@@ -13,6 +13,7 @@ from airflow_provider_dingtalk._redact import Secret
 from airflow_provider_dingtalk.exceptions import DingTalkAPIError
 from airflow_provider_dingtalk.stream.client import DingTalkStreamClient
 from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
+from tests.helpers import ForwardProxy
 
 from .conftest import in_thread, make_client, take
 
@@ -208,3 +209,20 @@ def test_missing_websockets_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setitem(sys.modules, "websockets.asyncio.client", None)
     with pytest.raises(client.StreamDependencyError, match=r"airflow-provider-dingtalk\[stream\]"):
         client._websockets_client()
+
+
+async def test_a_connection_proxy_carries_the_open_call_and_the_websocket(emulator: DingTalkEmulator) -> None:
+    proxy = ForwardProxy()
+    try:
+        messages = make_client(emulator, proxy=proxy.url).messages()
+        first = asyncio.ensure_future(take(messages, 1))
+        await in_thread(emulator.stream.wait_for_connections)
+        emulator.push_event({**APPROVAL, "processInstanceId": "pi-proxy"}, via="stream")
+        (message,) = await first
+        assert await message.ack()
+        await messages.aclose()
+    finally:
+        proxy.close()
+    netloc = emulator.url.split("://", 1)[1]
+    assert proxy.seen[0] == f"POST {emulator.url}/v1.0/gateway/connections/open"
+    assert proxy.seen[1] == f"CONNECT {netloc}"  # the WebSocket, tunnelled

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_dingtalk._redact import Secret
-from airflow_provider_dingtalk.crypto import new_nonce
 from airflow_provider_dingtalk.testing.emulator.state import EmulatedApp, EmulatorState
 
 RECEIVER_PATH = "/dingtalk/events"
@@ -20,16 +19,18 @@ class HostedReceiver:
     """Callback settings made up for the emulator's app, and the ASGI app that serves both."""
 
     def __init__(self, state: EmulatorState, app: EmulatedApp) -> None:
-        self.token, self.aes_key, self.receiver_id = new_nonce(16), new_nonce(43), app.corp_id
+        # From the state's random source: repeatable under a seed, from `secrets` otherwise.
+        self.token, self.aes_key = state.random_alnum(16), state.random_alnum(43)
+        self.receiver_id = app.corp_id
         self._clock = state.clock.now
         state.add_secret(self.token)
         state.add_secret(self.aes_key)
         self.url = ""
 
     def connection(self) -> dict[str, Any]:
-        """A ``dingtalk_callback`` connection for these settings."""
+        """A ``dingtalkcallback`` connection for these settings."""
         return {
-            "conn_type": "dingtalk_callback",
+            "conn_type": "dingtalkcallback",
             "host": self.url,
             "login": self.receiver_id,
             "password": self.aes_key,

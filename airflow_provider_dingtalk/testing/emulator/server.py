@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal, overload
 
@@ -18,7 +19,9 @@ from airflow_provider_dingtalk.testing.emulator.state import (
 if TYPE_CHECKING:
     from airflow_provider_dingtalk.testing.emulator.endpoints.custom_robot import EmulatedRobot
     from airflow_provider_dingtalk.testing.emulator.endpoints.interactive_card import Card, ClickResult
+    from airflow_provider_dingtalk.testing.emulator.endpoints.media import Upload
     from airflow_provider_dingtalk.testing.emulator.endpoints.stream import StreamControls
+    from airflow_provider_dingtalk.testing.emulator.endpoints.work_notification import Task
 
 
 class DingTalkEmulator:
@@ -34,7 +37,9 @@ class DingTalkEmulator:
     :param host: address to listen on; loopback by default.
     :param port: 0 picks a free port (see :attr:`url`).
     :param apps: the apps it knows; by default one demo app (:data:`DEMO_APP`).
-    :param seed: makes token and request ids repeatable.
+    :param seed: makes every made-up value repeatable (tokens, robot tokens and secrets, the
+        receiver's callback token and aes_key, request ids), so the connections it prints stay valid
+        for an emulator started again with the same seed.
     """
 
     def __init__(
@@ -74,6 +79,28 @@ class DingTalkEmulator:
             self._server.stop()
         self._server = None
 
+    @property
+    def running(self) -> bool:
+        """Whether it answers on :attr:`url` (a test may have stopped it to play DingTalk being down)."""
+        from urllib.parse import urlsplit
+
+        if self._server is None:
+            return False
+        address = urlsplit(self.url)
+        try:
+            with socket.create_connection((address.hostname or "", address.port or 0), timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def reset(self) -> None:
+        """Forget what happened: requests, inbox, faults, tokens, robots, work-notification tasks,
+        uploads, callback registrations, Stream connections, and the clock's offset. Apps stay.
+
+        The hosted receiver keeps its memory of handled events, as a real API server would.
+        """
+        self.state.reset()
+
     def __enter__(self) -> DingTalkEmulator:
         return self.start()
 
@@ -100,6 +127,20 @@ class DingTalkEmulator:
     def calls(self, path: str) -> int:
         """How many requests reached ``path``."""
         return self.state.calls[path]
+
+    def tasks(self) -> dict[int, Task]:
+        """Work-notification send tasks by ``task_id``: message, recipients reached, recalled, status bar."""
+        from airflow_provider_dingtalk.testing.emulator.endpoints.work_notification import work_notifications
+
+        with self.state.lock:
+            return dict(work_notifications(self.state).tasks)
+
+    def uploads(self) -> dict[str, Upload]:
+        """Media uploaded (``media/upload``) by ``media_id``: type, file name, bytes, app."""
+        from airflow_provider_dingtalk.testing.emulator.endpoints.media import media
+
+        with self.state.lock:
+            return dict(media(self.state).uploads)
 
     # -- steering ------------------------------------------------------------------------------
 
@@ -302,7 +343,8 @@ class DingTalkEmulator:
             "host": self.url,
             "login": app.app_key,
             "password": app.app_secret,
-            "extra": {"agent_id": str(app.agent_id), "api_host": self.url, **extra},
+            "schema": str(app.agent_id),  # the form's "Agent ID"
+            "extra": {"api_host": self.url, **extra},
         }
 
     def connection_json(self, app: EmulatedApp | None = None, **extra: Any) -> str:
@@ -322,17 +364,17 @@ class DingTalkEmulator:
         return add_robot(self.state, name, secret=secret, keywords=keywords)
 
     def webhook_connection_json(self, robot: EmulatedRobot | None = None, **extra: Any) -> str:
-        """A ``dingtalk_webhook`` connection for ``robot`` (default: the signed robot "default")."""
+        """A ``dingtalkcustomrobot`` connection for ``robot`` (default: the signed robot "default")."""
         robot = robot or self.add_robot()
         extra = {"secret": robot.secret, **extra} if robot.secret else extra
         return json.dumps(
-            {"conn_type": "dingtalk_webhook", "host": self.url, "password": robot.token, "extra": extra}
+            {"conn_type": "dingtalkcustomrobot", "host": self.url, "password": robot.token, "extra": extra}
         )
 
     def airflow_env(self) -> dict[str, str]:
         """``AIRFLOW_CONN_*`` variables for the default connection ids of every hook, all pointing here."""
         return {
             "AIRFLOW_CONN_DINGTALK_DEFAULT": self.connection_json(),
-            "AIRFLOW_CONN_DINGTALK_WEBHOOK_DEFAULT": self.webhook_connection_json(),
+            "AIRFLOW_CONN_DINGTALK_CUSTOM_ROBOT_DEFAULT": self.webhook_connection_json(),
             "AIRFLOW_CONN_DINGTALK_CALLBACK_DEFAULT": json.dumps(self.receiver.connection()),
         }

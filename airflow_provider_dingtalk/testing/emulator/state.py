@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import secrets
+import string
 import threading
 import time
 import uuid
@@ -126,6 +127,17 @@ class EmulatorState:
         for app in apps or [DEMO_APP]:
             self.add_app(app)
 
+    def reset(self) -> None:
+        """Everything but the apps and the secrets to mask, as new (see ``DingTalkEmulator.reset``)."""
+        with self.lock:
+            self.requests.clear()
+            self.inbox.clear()
+            self.faults.clear()
+            self.calls.clear()
+            self.tokens.clear()
+            self._stores.clear()
+            self.clock.offset = 0.0
+
     # -- apps and tokens -----------------------------------------------------------------------
 
     def add_app(self, app: EmulatedApp) -> None:
@@ -176,6 +188,9 @@ class EmulatorState:
 
     def random_hex(self, length: int) -> str:
         return "".join(self._random.choice("0123456789abcdef") for _ in range(length))
+
+    def random_alnum(self, length: int) -> str:
+        return "".join(self._random.choice(string.ascii_letters + string.digits) for _ in range(length))
 
     def request_id(self) -> str:
         return str(uuid.UUID(int=self._random.getrandbits(128)))
