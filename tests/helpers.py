@@ -135,7 +135,8 @@ def run_dag_file(source: str, dag_id: str, folder: Any, monkeypatch: pytest.Monk
     """Write ``source`` as a DAG file in ``folder`` (a user's DAG folder) and run it with ``dag.test()``.
 
     dag.test() serializes the DAG from its bundle, the DAG folder, which Airflow read into
-    ``settings.DAGS_FOLDER`` at import: both are pointed at ``folder``. Needs the ``airflow_db`` fixture.
+    ``settings.DAGS_FOLDER`` at import: both are pointed at ``folder``. Needs the
+    ``dingtalk_airflow_db`` fixture.
     """
     from airflow import settings
     from airflow.dag_processing.dagbag import DagBag

@@ -200,7 +200,7 @@ class DingTalkCustomRobotHook(BaseHook):
             proxy=connection_proxy(self.dingtalk_custom_robot_conn_id, extra),
             connect_timeout=float(extra.get("connect_timeout") or DEFAULT_CONNECT_TIMEOUT),
             read_timeout=float(extra.get("read_timeout") or DEFAULT_READ_TIMEOUT),
-            state=backend_for(extra, owner=f"connection {self.dingtalk_webhook_conn_id!r}"),
+            state=backend_for(extra, owner=f"connection {self.dingtalk_custom_robot_conn_id!r}"),
         )
 
     @cached_property

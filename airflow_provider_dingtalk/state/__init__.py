@@ -214,7 +214,7 @@ def backend_for(extra: Mapping[str, Any] | None = None, *, owner: str = "[dingta
     One Redis client (and connection pool) per URL and process, shared by every hook.
 
     :param extra: the connection's extras; empty ones defer to the configuration.
-    :param owner: what to name in errors, e.g. ``connection 'dingtalk_webhook_default'``.
+    :param owner: what to name in errors, e.g. ``connection 'dingtalk_custom_robot_default'``.
     :raises DingTalkValidationError: an unknown backend, or ``redis`` without a URL.
     """
     from airflow_provider_dingtalk._filelock import state_dir

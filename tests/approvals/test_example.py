@@ -24,7 +24,7 @@ def run_example() -> object:
     [("agree", "export", "tell_requester"), ("refuse", "tell_requester", "export")],
 )
 def test_example_branches_on_the_outcome(
-    dingtalk_conn: DingTalkEmulator, airflow_db: None, result: str, ran: str, skipped: str
+    dingtalk_conn: DingTalkEmulator, dingtalk_airflow_db: None, result: str, ran: str, skipped: str
 ) -> None:
     dingtalk_conn.auto_decide(DEMO, result=result, after=0.5)
     run = run_example()

@@ -341,13 +341,13 @@ LONG = "t" * 65
     ],
 )
 def test_raw_dicts_are_refused_before_sending(
-    emulated: DingTalkEmulator, send: Send, raw: dict[str, Any], field: str, says: str
+    dingtalk_airflow: DingTalkEmulator, send: Send, raw: dict[str, Any], field: str, says: str
 ) -> None:
     with pytest.raises(DingTalkValidationError, match=says) as err:
         send(raw)
     assert err.value.field == field
-    assert emulated.inbox() == []
-    sends = [r for r in emulated.requests() if "token" not in r.path.lower()]
+    assert dingtalk_airflow.inbox() == []
+    sends = [r for r in dingtalk_airflow.requests() if "token" not in r.path.lower()]
     assert sends == []
 
 

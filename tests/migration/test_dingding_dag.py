@@ -27,7 +27,7 @@ def dingding_conn(dingtalk_emulator: DingTalkEmulator, monkeypatch: pytest.Monke
     return dingtalk_emulator
 
 
-@pytest.mark.usefixtures("airflow_db")
+@pytest.mark.usefixtures("dingtalk_airflow_db")
 def test_a_dingding_dag_runs_with_one_line_changed(
     dingding_conn: DingTalkEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -43,14 +43,14 @@ with DAG(dag_id="my_pipeline", schedule=None, start_date=datetime(2025, 1, 1)):
 """
 
 
-@pytest.mark.usefixtures("airflow_db")
+@pytest.mark.usefixtures("dingtalk_airflow_db")
 def test_a_failed_tasks_alert_shows_the_users_frames(
-    emulated: DingTalkEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    dingtalk_airflow: DingTalkEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run_dag_file(DAG_FILE, "my_pipeline", tmp_path, monkeypatch)
     alerts = {
         task: json.dumps(d.message, ensure_ascii=False).partition("Traceback (innermost last):")[2]
-        for d in emulated.inbox("custom_robot")
+        for d in dingtalk_airflow.inbox("custom_robot")
         for task in ("load", "check")
         if f"my_pipeline.{task}" in json.dumps(d.message, ensure_ascii=False)
     }
