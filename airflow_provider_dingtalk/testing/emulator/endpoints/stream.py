@@ -328,7 +328,7 @@ async def _schedule(state: EmulatorState, gw: Gateway) -> None:
                 conn = targets[int(state.random_hex(8), 16) % len(targets)]
                 gw.delivery.pop(push.message_id, None)
                 push.message_id = _message_id(state)
-                if push.type != "CALLBACK":
+                if push.type != "CALLBACK" or push.topic == CARD_TOPIC:  # both wait for their ack
                     gw.delivery[push.message_id] = key
                 push.deliveries += 1
                 push.due = now + gw.redelivery_timeout
