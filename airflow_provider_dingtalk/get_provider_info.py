@@ -241,6 +241,16 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "dingtalk_prod",
                         "default": "dingtalk_default",
                     },
+                    "card_stream_enabled": {
+                        "description": "Hold a Stream connection in each API server process for "
+                        "interactive card clicks (DingTalk's default callback way, no public URL needed). "
+                        "It connects only while the card connection's hitl_users maps someone; False "
+                        "leaves clicks to the HTTP card callback.",
+                        "version_added": "0.1.0",
+                        "type": "boolean",
+                        "example": "False",
+                        "default": "True",
+                    },
                     "state_backend": {
                         "description": "Where access tokens, the custom robots' send windows, the alert "
                         "spool and the receiver's handled events are shared: file (this machine's "

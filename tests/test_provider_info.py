@@ -64,10 +64,17 @@ def test_every_dingtalk_option_the_code_reads_is_declared_with_its_default() -> 
     read = {
         key
         for path in package.rglob("*.py")
-        for key in re.findall(r'(?:_conf\(|conf\.get\("dingtalk", )"(\w+)"', path.read_text())
+        for key in re.findall(r'(?:_conf\(|_off\(|conf\.get\("dingtalk", )"(\w+)"', path.read_text())
     }
     options = get_provider_info()["config"]["dingtalk"]["options"]
-    expected = {"callback_conn_id", "card_conn_id", "receiver_enabled", "state_backend", "redis_url"}
+    expected = {
+        "callback_conn_id",
+        "card_conn_id",
+        "card_stream_enabled",
+        "receiver_enabled",
+        "state_backend",
+        "redis_url",
+    }
     assert read == set(options) == expected
     # Airflow's config init loads providers' options, so the defaults come without a fallback.
     from airflow.configuration import conf

@@ -81,7 +81,7 @@ class Template:
 
 
 @dataclass(kw_only=True)
-class Task:
+class ApprovalTask:
     task_id: int
     user_id: str
     node: int
@@ -109,7 +109,7 @@ class Instance:
     status: str = "RUNNING"
     result: str = ""
     finished: float | None = None
-    tasks: list[Task] = field(default_factory=list)
+    tasks: list[ApprovalTask] = field(default_factory=list)
     records: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -449,7 +449,7 @@ def _open_node(state: EmulatorState, instance: Instance) -> None:
     now = state.clock.now()
     for user in node["userIds"]:
         instance.tasks.append(
-            Task(task_id=10000 + state.next_id(), user_id=user, node=instance.node, create_time=now)
+            ApprovalTask(task_id=10000 + state.next_id(), user_id=user, node=instance.node, create_time=now)
         )
 
 
@@ -610,7 +610,7 @@ def _instance_event(instance: Instance, kind: str, *, result: str | None = None)
 
 
 def _task_event(
-    instance: Instance, task: Task, kind: str, *, result: str | None = None, remark: str = ""
+    instance: Instance, task: ApprovalTask, kind: str, *, result: str | None = None, remark: str = ""
 ) -> dict[str, Any]:
     event = {
         "EventType": "bpms_task_change",
