@@ -97,13 +97,13 @@ def test_dingtalk_asset_uri_is_normalised_to_what_the_receiver_writes(written: s
     assert asset.normalized_uri == stored
 
 
-
 def test_the_robot_message_asset_uri_is_accepted() -> None:
     from airflow.sdk import Asset
 
     from airflow_provider_dingtalk.event_types import ROBOT_MESSAGE_ASSET_URI
 
     assert Asset(uri="dingtalk://Robot/messages").uri == ROBOT_MESSAGE_ASSET_URI
+
 
 @pytest.mark.parametrize(
     ("uri", "reason"),
