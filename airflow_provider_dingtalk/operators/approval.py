@@ -103,6 +103,8 @@ class DingTalkApprovalOperator(BaseOperator):
     :param deferrable: wait on the triggerer (default), freeing the worker slot.
     :param poll_interval: seconds between GETs when waiting in the worker.
     :param requests_per_second: the triggerer poller's budget for this connection's app.
+    :param use_stream: deferred, take wake-ups from Stream events (see
+        :class:`.DingTalkApprovalTrigger`); ``None``: when ``websockets`` is installed, ``False``: off.
     :param dingtalk_conn_id: a ``dingtalk`` connection.
     """
 
@@ -136,6 +138,7 @@ class DingTalkApprovalOperator(BaseOperator):
         deferrable: bool = True,
         poll_interval: float = 30.0,
         requests_per_second: float = 10.0,
+        use_stream: bool | None = None,
         dingtalk_conn_id: str = "dingtalk_default",
         **kwargs: Any,
     ) -> None:
@@ -162,6 +165,7 @@ class DingTalkApprovalOperator(BaseOperator):
         self.deferrable = deferrable
         self.poll_interval = poll_interval
         self.requests_per_second = requests_per_second
+        self.use_stream = use_stream
         self.dingtalk_conn_id = dingtalk_conn_id
         self._started: tuple[str, float] | None = None  # (instance id, created at) once known
 
@@ -192,6 +196,7 @@ class DingTalkApprovalOperator(BaseOperator):
                     end_time=end_time,
                     requests_per_second=self.requests_per_second,
                     revoke_on_kill=self.revoke_on_kill,
+                    use_stream=self.use_stream,
                 ),
                 method_name="execute_complete",
                 kwargs={"created_at": created_at},

@@ -36,6 +36,8 @@ class DingTalkApprovalSensor(BaseSensorOperator):
     :param business_id: the approval number (``businessId``).
     :param fail_on_refuse: fail on ``refuse``; ``False`` returns the outcome.
     :param deferrable: once the instance is known, wait on the triggerer (the shared poller).
+    :param use_stream: deferred, take wake-ups from Stream events (see
+        :class:`.DingTalkApprovalTrigger`); ``None``: when ``websockets`` is installed, ``False``: off.
     :param dingtalk_conn_id: a ``dingtalk`` connection.
     """
 
@@ -60,6 +62,7 @@ class DingTalkApprovalSensor(BaseSensorOperator):
         business_id: str | None = None,
         fail_on_refuse: bool = True,
         deferrable: bool = False,
+        use_stream: bool | None = None,
         dingtalk_conn_id: str = "dingtalk_default",
         **kwargs: Any,
     ) -> None:
@@ -78,6 +81,7 @@ class DingTalkApprovalSensor(BaseSensorOperator):
         self.business_id = business_id
         self.fail_on_refuse = fail_on_refuse
         self.deferrable = deferrable
+        self.use_stream = use_stream
         self.dingtalk_conn_id = dingtalk_conn_id
 
     @cached_property
@@ -134,6 +138,7 @@ class DingTalkApprovalSensor(BaseSensorOperator):
                 dingtalk_conn_id=self.dingtalk_conn_id,
                 end_time=time.time() + float(self.timeout) if self.timeout else None,
                 revoke_on_kill=False,  # not ours to revoke
+                use_stream=self.use_stream,
             ),
             method_name="execute_complete",
         )

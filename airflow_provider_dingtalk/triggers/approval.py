@@ -1,7 +1,7 @@
 """Wait for an OA approval on the triggerer: many approvals of one app share one poller.
 
 The trigger only registers its instance with the app's :class:`.ApprovalPoller` (see
-:mod:`.approval_poller` for the request budget and the wake-up seam) and waits; serialised, it is
+:mod:`.approval_poller` for the request budget and the Stream wake-ups) and waits; serialised, it is
 its kwargs (class path, instance id, when it was created, the deadline), so after a triggerer restart
 the re-created triggers rebuild the poller and each instance keeps its polling pace.
 """
@@ -70,6 +70,12 @@ class DingTalkApprovalTrigger(BaseTrigger):
     :param max_interval: the longest gap between GETs of one instance.
     :param revoke_on_kill: when a user clears or fails the deferred task (Airflow 3.3's trigger
         ``on_kill``), revoke the instance.
+    :param use_stream: take wake-ups from the app's ``bpms_instance_change`` events over DingTalk's
+        Stream mode, on the connection's shared Stream client in the triggerer; ``None`` (default):
+        when ``websockets`` (the ``stream`` extra) is installed there. ``False``: polling only, and no
+        Stream connection is opened for this wait.
+    :param stream_interval: with Stream, seconds between GETs of an instance whose events arrive
+        (the safety net for an event that never comes).
     """
 
     def __init__(
@@ -83,6 +89,8 @@ class DingTalkApprovalTrigger(BaseTrigger):
         min_interval: float = 5.0,
         max_interval: float = 300.0,
         revoke_on_kill: bool = True,
+        use_stream: bool | None = None,
+        stream_interval: float = 300.0,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # Airflow's signature is untyped
         self.instance_id = instance_id
@@ -93,6 +101,8 @@ class DingTalkApprovalTrigger(BaseTrigger):
         self.min_interval = min_interval
         self.max_interval = max_interval
         self.revoke_on_kill = revoke_on_kill
+        self.use_stream = use_stream
+        self.stream_interval = stream_interval
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -106,6 +116,8 @@ class DingTalkApprovalTrigger(BaseTrigger):
                 "min_interval": self.min_interval,
                 "max_interval": self.max_interval,
                 "revoke_on_kill": self.revoke_on_kill,
+                "use_stream": self.use_stream,
+                "stream_interval": self.stream_interval,
             },
         )
 
@@ -129,9 +141,11 @@ class DingTalkApprovalTrigger(BaseTrigger):
             requests_per_second=self.requests_per_second,
             min_interval=self.min_interval,
             max_interval=self.max_interval,
+            stream_interval=self.stream_interval,
         )
         poller = shared_poller(self.dingtalk_conn_id, budget, make_get)
-        wait = poller.wait(self.instance_id, created_at=self.created_at)
+        use_stream = _stream_installed() if self.use_stream is None else self.use_stream
+        wait = poller.wait(self.instance_id, created_at=self.created_at, use_stream=use_stream)
         try:
             if self.end_time is None:
                 instance = await wait
@@ -158,6 +172,15 @@ class DingTalkApprovalTrigger(BaseTrigger):
         )
         if revoked:
             self.log.info("Revoked approval %s: its task was stopped.", self.instance_id)
+
+
+def _stream_installed() -> bool:
+    """Whether the triggerer can run Stream mode (``websockets`` 13+, which Airflow installs anyway)."""
+    try:
+        import websockets.asyncio.client  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _event(payload: dict[str, Any]) -> TriggerEvent:

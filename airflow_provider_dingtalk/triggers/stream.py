@@ -19,14 +19,17 @@ the yield returns loses nothing, DingTalk redelivers.
 If every trigger had its own, a trigger for ``bpms_task_change`` could take (and ack) the
 ``bpms_instance_change`` event another trigger waits for. So all Stream triggers of one connection in
 a triggerer share one client (:class:`_Hub`); each event is acked once every trigger has passed it on
-or filtered it out. Triggers of the same app on *different* triggerer hosts still split the events:
-give each app's Stream triggers to one triggerer (a ``queue``), or use one trigger for all event types.
+or filtered it out. The approval poller's wake-ups (:func:`consume_events`) are one more consumer of
+the same client, done with an event as soon as it has looked at it. Triggers of the same app on
+*different* triggerer hosts still split the events: give each app's Stream triggers to one triggerer
+(a ``queue``), or use one trigger for all event types.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -37,9 +40,18 @@ if TYPE_CHECKING:
     from airflow_provider_dingtalk.stream.client import DingTalkStreamClient, StreamMessage
     from airflow_provider_dingtalk.stream.frames import StreamFrame
 
-__all__ = ["DingTalkStreamEventTrigger", "DingTalkStreamRobotMessageTrigger", "robot_payload", "stream_event"]
+__all__ = [
+    "DingTalkStreamEventTrigger",
+    "DingTalkStreamRobotMessageTrigger",
+    "consume_events",
+    "robot_payload",
+    "stream_event",
+]
+
+log = logging.getLogger(__name__)
 
 _ENVELOPE_KEYS = ("EventType", "CorpId", "corpId")  # the HTTP envelope, if DingTalk repeats it in data
+_EVENTS = "events"  # the hub of a connection's EVENT client, whoever consumes it
 
 
 def stream_event(frame: StreamFrame) -> dict[str, Any]:
@@ -162,6 +174,59 @@ async def _subscribe(
                 await asyncio.gather(hub.task, return_exceptions=True)
 
 
+async def _connection_client(dingtalk_conn_id: str, **options: Any) -> DingTalkStreamClient:
+    from airflow.sdk import BaseHook
+
+    from airflow_provider_dingtalk.hooks.base import app_config
+    from airflow_provider_dingtalk.stream.client import DingTalkStreamClient
+
+    conn = await BaseHook.aget_connection(dingtalk_conn_id)
+    return DingTalkStreamClient.from_app(app_config(dingtalk_conn_id, conn), **options)
+
+
+async def consume_events(
+    dingtalk_conn_id: str,
+    on_event: Callable[[Mapping[str, Any]], None],
+    *,
+    keepalive_interval: float = 20.0,
+    keepalive_timeout: float = 20.0,
+) -> None:
+    """Call ``on_event(payload)`` for every event of the connection's shared Stream client, until cancelled.
+
+    For a consumer in the triggerer that only looks at events and hands nothing to Airflow (the
+    approval poller's wake-ups, where GET stays the source of truth): it is done with an event once
+    ``on_event`` returned, so the event is acked as soon as every Stream trigger of the connection is
+    done with it as well, never earlier and never held back by this consumer. ``payload`` is that of
+    :func:`stream_event`. Runs on the client the connection's :class:`DingTalkStreamEventTrigger` s
+    use (whose keepalive settings win if one started it).
+
+    :raises DingTalkAPIError: DingTalk refused the credentials or the subscription.
+    :raises StreamDependencyError: ``websockets`` is not installed.
+    """
+    from airflow_provider_dingtalk.stream.frames import StreamProtocolError
+
+    async def client() -> DingTalkStreamClient:
+        return await _connection_client(
+            dingtalk_conn_id,
+            keepalive_interval=keepalive_interval,
+            keepalive_timeout=keepalive_timeout,
+            events=True,
+        )
+
+    async with _subscribe((dingtalk_conn_id, _EVENTS), client) as queue:
+        while True:
+            message, outcome = await queue.get()
+            if outcome is None:
+                raise message
+            try:
+                if message.frame.type == "EVENT":
+                    on_event(stream_event(message.frame))
+            except StreamProtocolError as exc:
+                log.warning("DingTalk Stream: %s; not looked at", exc)
+            finally:
+                outcome.set_result(True)
+
+
 class _StreamTrigger(BaseEventTrigger):
     """What both Stream triggers share: the connection, the hub, de-duplication, the ack rule."""
 
@@ -197,14 +262,8 @@ class _StreamTrigger(BaseEventTrigger):
         raise NotImplementedError
 
     async def _client(self) -> DingTalkStreamClient:
-        from airflow.sdk import BaseHook
-
-        from airflow_provider_dingtalk.hooks.base import app_config
-        from airflow_provider_dingtalk.stream.client import DingTalkStreamClient
-
-        conn = await BaseHook.aget_connection(self.dingtalk_conn_id)
-        return DingTalkStreamClient.from_app(
-            app_config(self.dingtalk_conn_id, conn),
+        return await _connection_client(
+            self.dingtalk_conn_id,
             keepalive_interval=self.keepalive_interval,
             keepalive_timeout=self.keepalive_timeout,
             **self._client_options(),
@@ -253,7 +312,7 @@ class DingTalkStreamEventTrigger(_StreamTrigger):
     :param remember: how many recent ``eventId`` values are kept to drop DingTalk's duplicate pushes.
     """
 
-    _kind = "events"
+    _kind = _EVENTS
 
     def __init__(
         self,

@@ -141,6 +141,12 @@ def test_a_lost_create_answer_leaves_one_instance(dingtalk_conn: DingTalkEmulato
     assert creates(dingtalk_conn) == 1 and dingtalk_conn.calls(LIST_IDS_PATH) == 1
 
 
+def test_the_stream_switch_reaches_the_trigger(dingtalk_conn: DingTalkEmulator) -> None:
+    with pytest.raises(TaskDeferred) as deferred:
+        operator(deferrable=True, use_stream=False).execute(context(StateStore()))  # type: ignore[arg-type]
+    assert deferred.value.trigger.serialize()[1]["use_stream"] is False
+
+
 def test_a_create_lost_before_dingtalk_got_it_is_sent_again(dingtalk_conn: DingTalkEmulator) -> None:
     dingtalk_conn.inject(INSTANCES_PATH, drop="before")
     with pytest.raises(TaskDeferred):

@@ -62,6 +62,15 @@ def test_deferrable_waits_on_the_trigger_without_revoking(
         DingTalkApprovalSensor(task_id="s", instance_id=instance_id, deferrable=True).execute({})  # type: ignore[arg-type]
     trigger = deferred.value.trigger
     assert isinstance(trigger, DingTalkApprovalTrigger) and trigger.revoke_on_kill is False
+    assert trigger.use_stream is None  # Stream wake-ups wherever the triggerer can run them
+
+
+def test_deferred_wait_without_stream(hook: DingTalkApprovalHook, dingtalk_conn: DingTalkEmulator) -> None:
+    instance_id = start(hook)
+    sensor = DingTalkApprovalSensor(task_id="s", instance_id=instance_id, deferrable=True, use_stream=False)
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute({})  # type: ignore[arg-type]
+    assert deferred.value.trigger.serialize()[1]["use_stream"] is False
 
 
 def test_needs_an_id_or_a_search() -> None:

@@ -404,6 +404,21 @@ def push_event(state: EmulatorState, app: EmulatedApp, event: dict[str, Any]) ->
     return event_id
 
 
+def push_event_if_connected(state: EmulatorState, app: EmulatedApp, event: dict[str, Any]) -> str | None:
+    """:func:`push_event` if one of the app's open connections subscribed ``EVENT *``, else nothing.
+
+    What the emulator's own APIs use for the events they cause (an approval decided): an app in Stream
+    mode gets them down its socket, and tests that open no Stream connection see no queued pushes.
+
+    :return: the ``eventId``, or ``None`` when no connection takes events.
+    """
+    with state.lock:
+        connected = any(
+            c.open and c.events and c.app_key == app.app_key for c in gateway(state).connections.values()
+        )
+    return push_event(state, app, event) if connected else None
+
+
 def push_robot_message(
     state: EmulatorState, app: EmulatedApp, message: dict[str, Any], *, base_url: str | None = None
 ) -> str:

@@ -13,8 +13,9 @@ does not publish its limits; the emulator's is a setting).
 People act through the control API (:func:`approve`, :func:`refuse`, :func:`revoke`, or
 ``/_emulator/workflow/*``); :func:`auto_decide` makes a template's instances decide themselves
 after a delay (for demos). Each change is pushed as DingTalk pushes it: over the HTTP callback
-(:func:`~.callback.push_event`) when one subscribes to the event, and to in-process
-:attr:`Workflow.listeners` (what a Stream gateway forwards).
+(:func:`~.callback.push_event`) when one subscribes to the event, down the app's Stream connection
+(:func:`~.stream.push_event_if_connected`) while one is open, and to in-process
+:attr:`Workflow.listeners`.
 """
 
 from __future__ import annotations
@@ -632,14 +633,17 @@ def _start_events(instance: Instance) -> list[dict[str, Any]]:
 
 
 def _publish(state: EmulatorState, app: EmulatedApp, events: list[dict[str, Any]]) -> None:
-    """Push each event to the in-process listeners and to the HTTP callbacks that subscribe. Blocking."""
+    """Push each event to the in-process listeners, the HTTP callbacks that subscribe and the app's
+    Stream connection if one is open. Blocking."""
     from airflow_provider_dingtalk.testing.emulator.endpoints.callback import push_event
+    from airflow_provider_dingtalk.testing.emulator.endpoints.stream import push_event_if_connected
 
     for event in events:
         for listener in list(workflow(state).listeners):
             listener(event)
         with contextlib.suppress(LookupError):  # no callback takes this type: DingTalk sends it nowhere
             push_event(state, app, event)
+        push_event_if_connected(state, app, event)
 
 
 # -- the control API: people acting, for tests and demos ------------------------------------------
