@@ -34,3 +34,17 @@ def robot_conn(dingtalk_emulator: DingTalkEmulator, monkeypatch: pytest.MonkeyPa
         dingtalk_emulator.webhook_connection_json(robot, read_timeout=5),
     )
     return dingtalk_emulator
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_airflow_home() -> None:
+    """The suite never touches the machine's own Airflow: a conftest that imports Airflow at module level
+    (before the plugin's set-up) once made every test run in ~/airflow with Airflow's example DAGs."""
+    import os
+    from pathlib import Path
+
+    home = Path(os.environ.get("AIRFLOW_HOME", "~/airflow")).expanduser().resolve()
+    assert home != (Path.home() / "airflow").resolve(), "the session is using ~/airflow"
+    from airflow import settings
+
+    assert Path(settings.AIRFLOW_HOME).resolve() == home, "Airflow was imported before the plugin set up"

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from airflow_provider_dingtalk.hooks.approval import DingTalkApprovalHook
 from airflow_provider_dingtalk.retry import RetryPolicy
 from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
+
+if TYPE_CHECKING:  # the hook imports Airflow, which must not load before the DingTalk plugin's set-up
+    from airflow_provider_dingtalk.hooks.approval import DingTalkApprovalHook
 
 DEMO = "PROC-EMULATOR-DATA-EXPORT"
 FORM: dict[str, Any] = {"Dataset": "orders", "Rows": 1200, "Destination": "S3", "Reason": "quarterly"}
@@ -17,6 +19,8 @@ FORM: dict[str, Any] = {"Dataset": "orders", "Rows": 1200, "Destination": "S3", 
 
 @pytest.fixture
 def hook(dingtalk_conn: DingTalkEmulator) -> DingTalkApprovalHook:
+    from airflow_provider_dingtalk.hooks.approval import DingTalkApprovalHook
+
     return DingTalkApprovalHook(retry_policy=RetryPolicy(initial_wait=0.01, max_wait=0.05))
 
 
