@@ -57,6 +57,7 @@ __all__ = [
     "StreamDependencyError",
     "StreamMessage",
     "StreamStats",
+    "stream_available",
 ]
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,16 @@ def _websockets_client() -> Any:
             "pip install 'airflow-provider-dingtalk[stream]'"
         ) from None
     return client
+
+
+def stream_available() -> bool:
+    """Whether this process can run Stream mode (``websockets`` 13+, the ``stream`` extra; Airflow
+    installs it anyway)."""
+    try:
+        _websockets_client()
+    except StreamDependencyError:
+        return False
+    return True
 
 
 @dataclass(frozen=True, kw_only=True)

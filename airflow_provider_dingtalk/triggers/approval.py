@@ -175,12 +175,9 @@ class DingTalkApprovalTrigger(BaseTrigger):
 
 
 def _stream_installed() -> bool:
-    """Whether the triggerer can run Stream mode (``websockets`` 13+, which Airflow installs anyway)."""
-    try:
-        import websockets.asyncio.client  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    from airflow_provider_dingtalk.stream.client import stream_available
+
+    return stream_available()
 
 
 def _event(payload: dict[str, Any]) -> TriggerEvent:
