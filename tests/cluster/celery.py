@@ -15,6 +15,7 @@ users get without Redis. The two robots are separate, so one's block does not to
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tempfile
@@ -23,13 +24,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
-from tests.airflow_services import AirflowServices
+from tests.airflow_services import AirflowServices, wait_for
 from tests.services import PostgresServer, RedisServer, free_port
 
 DAGS = Path(__file__).resolve().parent / "dags"
-DAG_IDS = ("cluster_storm_redis", "cluster_storm_files", "cluster_tokens_redis", "cluster_tokens_files")
+DAG_IDS = (
+    "cluster_storm_redis",
+    "cluster_storm_files",
+    "cluster_tokens_redis",
+    "cluster_tokens_files",
+    "cluster_on_approval",
+)
 ROBOTS = {"redis": "storm-redis", "files": "storm-files"}  # emulator robot per backend
 STARTUP_TIMEOUT = 180.0
 REDIS_PASSWORD = "cluster-redis-pass-7"
@@ -40,9 +48,13 @@ class CeleryCluster:
 
     :param workers: Celery workers, each a "machine" with its own state folder.
     :param concurrency: task slots per worker.
+    :param api_servers: API servers (event receivers), each a "machine" too; the first serves the REST
+        API and the tasks' execution API.
     """
 
-    def __init__(self, emulator: DingTalkEmulator, *, workers: int, concurrency: int) -> None:
+    def __init__(
+        self, emulator: DingTalkEmulator, *, workers: int, concurrency: int, api_servers: int = 1
+    ) -> None:
         self.emulator = emulator
         self.workers = [f"worker{n}" for n in range(1, workers + 1)]
         self.concurrency = concurrency
@@ -50,9 +62,8 @@ class CeleryCluster:
         self.postgres = PostgresServer()
         # Not under pytest's basetemp: other pytest sessions on the machine prune it, logs included.
         self.home = Path(tempfile.mkdtemp(prefix="airflow-cluster-"))
-        port = free_port()
-        self.airflow = AirflowServices(self.home, {}, f"http://127.0.0.1:{port}")
-        self.port = port
+        self.api_ports = [free_port() for _ in range(api_servers)]
+        self.airflow = AirflowServices(self.home, {}, f"http://127.0.0.1:{self.api_ports[0]}")
         self.startup_seconds = 0.0
 
     @property
@@ -77,7 +88,7 @@ class CeleryCluster:
                 "AIRFLOW__CELERY__BROKER_URL": self.redis.url,
                 "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + self.postgres.url,
                 "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(self.concurrency),
-                "AIRFLOW__API__PORT": str(self.port),
+                "AIRFLOW__API__PORT": str(self.api_ports[0]),
                 # Tasks reach the execution API through base_url: without it, localhost:8080.
                 "AIRFLOW__API__BASE_URL": self.airflow.url,
                 "AIRFLOW__DINGTALK__STATE_BACKEND": "redis",
@@ -89,6 +100,10 @@ class CeleryCluster:
                 "AIRFLOW_CONN_DINGTALK_WEBHOOK_FILES": emulator.webhook_connection_json(
                     robots["files"], state_backend="file"
                 ),
+                # The receiver plugin on every API server reads it (its de-duplication: Redis too).
+                "AIRFLOW_CONN_DINGTALK_CALLBACK_DEFAULT": json.dumps(
+                    {**emulator.receiver.connection(), "host": self.airflow.url + "/dingtalk/events"}
+                ),
             }
         )
         return env
@@ -99,7 +114,16 @@ class CeleryCluster:
         self.postgres.start()
         self.airflow.env = self._env()
         self.airflow.cli("db", "migrate", timeout=300)
-        self.airflow.start("api-server", "--host", "127.0.0.1", "--port", str(self.port))
+        for n, port in enumerate(self.api_ports):
+            self.airflow.start(
+                "api-server" if n == 0 else f"api-server-{n + 1}",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                command=("api-server",),
+                env={"AIRFLOW_DINGTALK_STATE_DIR": str(self.home / f"state-api-server-{n + 1}")},
+            )
         self.airflow.start("scheduler")
         self.airflow.start("dag-processor")
         for worker in self.workers:
@@ -115,6 +139,14 @@ class CeleryCluster:
             )
         self.airflow.wait_healthy(("metadatabase", "scheduler", "dag_processor"), timeout=STARTUP_TIMEOUT)
         self.airflow.wait_parsed(DAG_IDS, timeout=STARTUP_TIMEOUT)
+        for port in self.api_ports[1:]:
+            health = f"http://127.0.0.1:{port}/api/v2/monitor/health"
+            wait_for(
+                f"API server on {port}",
+                lambda health=health: requests.get(health, timeout=5).ok,
+                timeout=STARTUP_TIMEOUT,
+                logs=self.airflow.logs,
+            )
         for worker in self.workers:
             self._wait_ready(worker)
         self.startup_seconds = time.monotonic() - started

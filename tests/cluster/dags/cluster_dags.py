@@ -72,3 +72,24 @@ def tokens(backend: str) -> None:
 for _backend in CONNECTIONS:
     storm(_backend)
     tokens(_backend)
+
+
+def approvals() -> None:
+    """Scheduled on the approval event's asset, so the receiver has an asset to write; kept paused
+    (the benchmark counts asset events, not runs)."""
+    from airflow.sdk import Asset
+
+    from airflow_provider_dingtalk.event_types import event_asset_uri
+
+    @dag(dag_id="cluster_on_approval", schedule=[Asset(event_asset_uri("bpms_instance_change"))])
+    def cluster_on_approval() -> None:
+        @task
+        def noop() -> None:
+            """Never runs: the DAG stays paused."""
+
+        noop()
+
+    cluster_on_approval()
+
+
+approvals()
