@@ -50,10 +50,18 @@ class CeleryCluster:
     :param concurrency: task slots per worker.
     :param api_servers: API servers (event receivers), each a "machine" too; the first serves the REST
         API and the tasks' execution API.
+    :param file_api_servers: more API servers whose receivers keep their state in files (``[dingtalk]
+        state_backend = file``), to compare with.
     """
 
     def __init__(
-        self, emulator: DingTalkEmulator, *, workers: int, concurrency: int, api_servers: int = 1
+        self,
+        emulator: DingTalkEmulator,
+        *,
+        workers: int,
+        concurrency: int,
+        api_servers: int = 1,
+        file_api_servers: int = 0,
     ) -> None:
         self.emulator = emulator
         self.workers = [f"worker{n}" for n in range(1, workers + 1)]
@@ -63,6 +71,7 @@ class CeleryCluster:
         # Not under pytest's basetemp: other pytest sessions on the machine prune it, logs included.
         self.home = Path(tempfile.mkdtemp(prefix="airflow-cluster-"))
         self.api_ports = [free_port() for _ in range(api_servers)]
+        self.file_api_ports = [free_port() for _ in range(file_api_servers)]
         self.airflow = AirflowServices(self.home, {}, f"http://127.0.0.1:{self.api_ports[0]}")
         self.startup_seconds = 0.0
 
@@ -114,7 +123,10 @@ class CeleryCluster:
         self.postgres.start()
         self.airflow.env = self._env()
         self.airflow.cli("db", "migrate", timeout=300)
-        for n, port in enumerate(self.api_ports):
+        for n, port in enumerate(self.api_ports + self.file_api_ports):
+            env = {"AIRFLOW_DINGTALK_STATE_DIR": str(self.home / f"state-api-server-{n + 1}")}
+            if port in self.file_api_ports:
+                env["AIRFLOW__DINGTALK__STATE_BACKEND"] = "file"
             self.airflow.start(
                 "api-server" if n == 0 else f"api-server-{n + 1}",
                 "--host",
@@ -122,7 +134,7 @@ class CeleryCluster:
                 "--port",
                 str(port),
                 command=("api-server",),
-                env={"AIRFLOW_DINGTALK_STATE_DIR": str(self.home / f"state-api-server-{n + 1}")},
+                env=env,
             )
         self.airflow.start("scheduler")
         self.airflow.start("dag-processor")
@@ -139,7 +151,7 @@ class CeleryCluster:
             )
         self.airflow.wait_healthy(("metadatabase", "scheduler", "dag_processor"), timeout=STARTUP_TIMEOUT)
         self.airflow.wait_parsed(DAG_IDS, timeout=STARTUP_TIMEOUT)
-        for port in self.api_ports[1:]:
+        for port in self.api_ports[1:] + self.file_api_ports:
             health = f"http://127.0.0.1:{port}/api/v2/monitor/health"
             wait_for(
                 f"API server on {port}",

@@ -5,11 +5,12 @@ An alert storm (30 mapped tasks failing at once, each notifying one custom robot
 What counts is what reached the emulator: no 130101, at most 20 robot messages in any minute, every
 failure named or counted once, one ``gettoken`` for the cluster.
 
-Time is real on both sides (Airflow's task processes cannot share a fake clock). The storm stays
-fast because its 30 alerts fit DingTalk's window without waiting: alerts that arrive while the
-window has room for them go out one by one, and once more are waiting than the window has room
-for, they go out folded into one summary. Only if the window were used up before the last
-failure would a notifier wait for the next minute, still within the test's bound.
+Time is real on both sides: Airflow's task processes on two workers cannot share a fake clock, and
+letting only the emulator's clock run faster would not shorten the pacer's waits, which read the
+workers' clocks. The test stays fast because the storm never waits out DingTalk's minute: alerts
+go on their own while the robot keeps 10 of its 20 slots free, then one summary every 6.2 s folds
+what waits, so the 30 alerts are out within seconds of the last failure (as they must be: Airflow
+kills a failure callback 20 s after its task's final state).
 """
 
 from __future__ import annotations
