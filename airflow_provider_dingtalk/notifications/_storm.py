@@ -268,7 +268,7 @@ class RobotAlertSpool:
 
 
 def lane_spacing(pacer: RobotPacer) -> float:
-    """Seconds between the spaced lane's sends: the slots not held for the fast lane spread over the window."""
+    """Seconds between the spaced lane's sends: the slots not held back, spread over the window."""
     return (pacer.window + pacer.margin) / max(1, pacer.limit - HELD_SLOTS)
 
 

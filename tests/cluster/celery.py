@@ -15,6 +15,7 @@ users get without Redis. The two robots are separate, so one's block does not to
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -152,10 +153,9 @@ class CeleryCluster:
         self.airflow.wait_healthy(("metadatabase", "scheduler", "dag_processor"), timeout=STARTUP_TIMEOUT)
         self.airflow.wait_parsed(DAG_IDS, timeout=STARTUP_TIMEOUT)
         for port in self.api_ports[1:] + self.file_api_ports:
-            health = f"http://127.0.0.1:{port}/api/v2/monitor/health"
             wait_for(
                 f"API server on {port}",
-                lambda health=health: requests.get(health, timeout=5).ok,
+                functools.partial(_answers, f"http://127.0.0.1:{port}/api/v2/monitor/health"),
                 timeout=STARTUP_TIMEOUT,
                 logs=self.airflow.logs,
             )
@@ -198,6 +198,10 @@ class CeleryCluster:
             w: len(pattern.findall(self.airflow.log_path(w).read_text(errors="replace")))
             for w in self.workers
         }
+
+
+def _answers(url: str) -> bool:
+    return requests.get(url, timeout=5).ok
 
 
 def alerts_accounted(messages: list[dict[str, Any]], dag_id: str) -> tuple[list[int], int]:
