@@ -164,8 +164,12 @@ def main(argv: list[str] | None = None) -> int:
             calls = tokens(cluster, args.token_tasks)
             received = receiver(cluster, args.events)
             per_worker = cluster.tasks_per_worker()
-        finally:
-            cluster.close()
+        except BaseException:
+            print(cluster.airflow.logs(tail=4000))
+            print(f"Airflow home (logs) kept in {cluster.home}")
+            cluster.close(keep_logs=True)
+            raise
+        cluster.close()
 
     f, r = storms["files"], storms["redis"]
     rows: list[tuple[str, Any, Any]] = [

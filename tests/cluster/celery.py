@@ -19,6 +19,7 @@ import functools
 import json
 import os
 import re
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -175,11 +176,15 @@ class CeleryCluster:
                 )
             time.sleep(0.5)
 
-    def close(self, request: pytest.FixtureRequest | None = None) -> None:
+    def close(self, request: pytest.FixtureRequest | None = None, *, keep_logs: bool = False) -> None:
+        """Stop everything and remove the data folders; the Airflow home (the services' logs) stays if
+        a test of ``request`` failed or ``keep_logs``."""
         if request is not None:
             self.airflow.finish(request)
         else:
             self.airflow.stop()
+            if not keep_logs:
+                shutil.rmtree(self.home, ignore_errors=True)
         self.postgres.close()
         self.redis.close()
 
