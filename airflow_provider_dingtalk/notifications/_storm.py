@@ -6,12 +6,20 @@ Each alert for a robot is first written to that robot's *spool* in the robot's
 ``write_private``), with Redis one hash per robot for the whole cluster. Whoever holds the robot's
 drain lock then empties the spool:
 
-* if the robot's pacer has a free send slot for every waiting alert, each is sent on its own;
-* otherwise, if at least one slot is free, all waiting alerts are folded into ONE summary message
-  (count, then DAG/run/task lines with log links, as many as fit in 20,000 bytes, then
-  "…and N more"), and the folded alerts are logged;
-* with no free slot the notifier lets go of the lock and sleeps until the next slot (bounded by its
+* while the robot's window keeps :data:`HELD_SLOTS` of its 20 slots free after sending every
+  waiting alert on its own, each is sent on its own (the *fast lane*: up to 10 a minute);
+* beyond that the robot sends at most one message every :func:`lane_spacing` seconds (6.2 s: the
+  other 10 slots spread over the window), and that message folds all waiting alerts into ONE
+  summary (count, then DAG/run/task lines with log links, as many as fit in 20,000 bytes, then
+  "…and N more"; a lone alert goes as itself); the folded alerts are logged;
+* until the next such message may go, the notifier lets go of the lock and sleeps (bounded by its
   deadline), then tries again. Meanwhile other notifiers add their alerts, so one summary covers them.
+
+Why the spacing: a failure callback runs in the task's process, and Airflow kills that process 20 s
+after the task's final state (``[core] task_success_overtime``). Spent one by one, the robot's 20
+slots would be gone in the first seconds of a storm, and a task failing after that would wait for
+DingTalk's next minute, die first, and leave its alert in the spool with nobody to send it. With
+half the window held back and spread, a slot comes within 6.2 s whenever the storm goes on.
 
 A notifier whose alert is gone when it gets the lock returns at once: another process sent or
 folded it. Alerts are removed only after DingTalk accepted the message that carries them.
@@ -60,6 +68,7 @@ if TYPE_CHECKING:
     from airflow_provider_dingtalk.hooks.custom_robot import DingTalkCustomRobotHook
     from airflow_provider_dingtalk.messages import Mentions, Message
     from airflow_provider_dingtalk.notifications._alert import AlertFacts
+    from airflow_provider_dingtalk.robot_pacer import RobotPacer
     from airflow_provider_dingtalk.state import StateBackend
 
 log = logging.getLogger(__name__)
@@ -68,6 +77,8 @@ SPOOL_MAX_AGE = 86400.0
 """Seconds after which an alert that could not be sent is dropped (and logged)."""
 DRAIN_LEASE = 120.0
 """Seconds a drain lock in Redis outlives a holder that died (well above one drain's sends)."""
+HELD_SLOTS = 10
+"""Slots of a robot's window that alerts sent on their own leave free, for the spaced lane."""
 _MSG_UUID_PLACEHOLDER = "0" * 32  # the hook adds a 32-hex msgUuid: count it when measuring
 
 
@@ -152,13 +163,37 @@ class RobotAlertSpool:
                 return "by-other"
             pending = self._pending()
             status = self.hook.pacer.status()
-            if status.free >= len(pending):
+            if status.free >= len(pending) + HELD_SLOTS:
                 self._send_each(pending)
                 return "sent"
-            if status.free >= 1:
+            lane_free_at = self._lane_free_at()
+            if status.free >= 1 and lane_free_at <= self._clock():
+                self._mark_lane()
+                if len(pending) == 1:
+                    self._send_each(pending)
+                    return "sent"
                 self._fold(pending)
                 return "folded"
-            return status.next_slot_at
+            return max(status.next_slot_at, lane_free_at)
+
+    # -- the spaced lane ------------------------------------------------------------------------------
+
+    def _lane_free_at(self) -> float:
+        """When the spaced lane may send next (clock time): its last send plus the spacing."""
+        assert self.state is not None
+        last = self.state.get_blob(f"{self._name}.lane")
+        try:
+            return float(last) + lane_spacing(self.hook.pacer) if last else 0.0
+        except ValueError:  # damaged: the pacer still holds DingTalk's limit
+            return 0.0
+
+    def _mark_lane(self) -> None:
+        assert self.state is not None
+        pacer = self.hook.pacer
+        try:
+            self.state.put_blob(f"{self._name}.lane", repr(self._clock()), ttl=pacer.window + pacer.margin)
+        except OSError as exc:  # the pacer still holds DingTalk's limit; only the spacing is lost
+            log.warning("Could not note the alert lane's last send (%s).", exc)
 
     # -- the spool --------------------------------------------------------------------------------
 
@@ -230,6 +265,11 @@ class RobotAlertSpool:
     def _remove(self, alert: SpooledAlert) -> None:
         assert self.state is not None
         self.state.spool_remove(self._name, alert.item)
+
+
+def lane_spacing(pacer: RobotPacer) -> float:
+    """Seconds between the spaced lane's sends: the slots not held back, spread over the window."""
+    return (pacer.window + pacer.margin) / max(1, pacer.limit - HELD_SLOTS)
 
 
 def summary_facts(facts: AlertFacts) -> dict[str, Any]:

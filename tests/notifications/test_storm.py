@@ -62,6 +62,29 @@ def test_a_burst_of_200_failures_is_paced_folded_and_complete(
     assert spool == []  # nothing left behind
 
 
+def test_failures_a_second_apart_never_wait_out_the_robots_minute(
+    robot_conn: DingTalkEmulator, tmp_path: Path
+) -> None:
+    """Airflow kills a task process 20 s after its final state ([core] task_success_overtime), failure
+    callback included: a notifier there cannot wait a minute for the robot. 30 tasks failing a second
+    apart, each notifier given 15 s, all get out (before: the first 20 used the robot's minute one by
+    one, the last 10 waited for the next one past their time and were left in the spool)."""
+    fake = EmulatorTime(robot_conn)
+    for i in range(30):
+        notifier = DingTalkCustomRobotNotifier(
+            retry_policy=FAST, timeout=15, clock=fake.clock, sleep=fake.sleep
+        )
+        notifier(fake_context(task_id=f"t{i}"))
+        fake.sleep(1.0)
+
+    delivered = robot_conn.inbox("custom_robot")
+    named, unnamed = accounted_tasks([d.message for d in delivered])
+    assert sorted(named, key=lambda t: int(t[1:])) == [f"t{i}" for i in range(30)] and unnamed == 0
+    assert [p for p in (tmp_path / "state").glob("alerts-*/*.json")] == []
+    assert fake.slept < 30 + 30 * 7  # no notifier waited more than a fold's spacing
+    assert [r.response["errcode"] for r in robot_conn.requests("/robot/send") if r.response["errcode"]] == []
+
+
 def test_an_alert_left_behind_goes_out_with_the_next_one(robot_conn: DingTalkEmulator) -> None:
     fake = EmulatorTime(robot_conn)
     robot_conn.inject("/robot/send", status=503, times=50)  # DingTalk down for the first alert
