@@ -111,7 +111,9 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "hitl_users": {
                         "label": "HITL users (DingTalk userId → Airflow user id)",
-                        "schema": {"type": ["object", "null"]},
+                        # Text holding JSON: Airflow's form draws an "object" field as an editor without
+                        # a label or input of its own, and the hook reads either form.
+                        "schema": {"type": ["string", "null"]},
                         "description": 'For answers from interactive cards, e.g. {"manager1": "alice"}. '
                         "Only mapped users who are assigned to a task can answer it; empty: nobody.",
                     },
