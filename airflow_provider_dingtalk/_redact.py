@@ -1,8 +1,8 @@
 """Keep DingTalk credentials out of logs and error messages.
 
 Tokens travel in query strings (``?access_token=``, ``?appsecret=``, robot ``sign``, a robot
-message's ``sessionWebhook`` ``?session=``), so any URL that reaches a log line or an exception goes
-through :func:`redact` first.
+message's ``sessionWebhook`` ``?session=``, a Stream connection's ``?ticket=``), so any URL that
+reaches a log line or an exception goes through :func:`redact` first.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 MASK = "***"
 _SECRET_PARAMS = re.compile(
-    r"(?i)\b(access_token|appsecret|corpsecret|app_secret|appSecret|sign|aes_key|token|secret|session)=([^&\s'\"#]+)"
+    r"(?i)\b(access_token|appsecret|corpsecret|app_secret|appSecret|sign|aes_key|token|secret|session|ticket)=([^&\s'\"#]+)"
 )
 
 
@@ -39,9 +39,10 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def install_urllib3_filter() -> None:
-    """urllib3 logs ``GET /gettoken?appkey=…&appsecret=…`` at DEBUG; mask it once per process."""
-    logger = logging.getLogger("urllib3.connectionpool")
+def install_redacting_filter(logger_name: str) -> None:
+    """Mask secret query parameters in a library's log lines, once per process: urllib3 logs
+    ``GET /gettoken?appkey=…&appsecret=…`` at DEBUG, websockets ``GET /connect?ticket=…``."""
+    logger = logging.getLogger(logger_name)
     if not any(isinstance(f, RedactingFilter) for f in logger.filters):
         logger.addFilter(RedactingFilter())
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from airflow_provider_dingtalk._json import dumps
-from airflow_provider_dingtalk._redact import install_urllib3_filter, redact
+from airflow_provider_dingtalk._redact import install_redacting_filter, redact
 from airflow_provider_dingtalk.exceptions import DingTalkAPIError, hint_for
 from airflow_provider_dingtalk.retry import IP_BLOCKED, DingTalkTransportError
 
@@ -40,7 +40,7 @@ def new_session(*, hosts: Iterable[str], proxy: str | None = None) -> requests.S
     import requests
     from requests.utils import get_environ_proxies, select_proxy
 
-    install_urllib3_filter()
+    install_redacting_filter("urllib3.connectionpool")
     session = requests.Session()
     session.headers["User-Agent"] = "airflow-provider-dingtalk"
     session.trust_env = False

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus
 
-from airflow_provider_dingtalk._redact import Secret, redact
+from airflow_provider_dingtalk._redact import Secret, install_redacting_filter, mask_secret, redact
 from airflow_provider_dingtalk.exceptions import DingTalkAPIError, DingTalkError
 from airflow_provider_dingtalk.stream.frames import (
     EVENT_LATER,
@@ -282,6 +282,9 @@ class DingTalkStreamClient:
     async def _connect(self) -> ClientConnection:
         endpoint, ticket = await asyncio.to_thread(self._open)
         client = _websockets_client()
+        # The single-use ticket is a credential for 90 s: websockets logs the request line at DEBUG.
+        install_redacting_filter("websockets.client")
+        mask_secret(ticket)
         # Without a connection proxy, websockets 15+ reads the environment's itself (proxy=True).
         proxy = {"proxy": self.proxy} if self.proxy else {}
         if proxy and "proxy" not in inspect.signature(client.connect).parameters:

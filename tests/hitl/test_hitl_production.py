@@ -218,6 +218,10 @@ def test_a_click_after_the_ui_answered_shows_the_final_state(
         timeout=RUN_TIMEOUT,
         logs=hitl.logs,
     )
+    # A UI answer in the seconds right after the park meets Airflow 3.3's own race (the scheduler takes
+    # the parking worker's exit for the resumed try's and fails it; docs/hitl.rst): answer as a person
+    # would, once the park has settled, as the card handler itself waits.
+    time.sleep(DEFAULT_SETTLE)
     path = f"/api/v2/dags/{APPROVAL}/dagRuns/{quote(run_id)}/taskInstances/approve_deploy/-1/hitlDetails"
     resp = requests.patch(
         hitl.url + path, json={"chosen_options": ["Approve"], "params_input": {}}, timeout=30
