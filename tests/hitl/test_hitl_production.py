@@ -37,15 +37,9 @@ from airflow_provider_dingtalk.testing.emulator.endpoints.interactive_card impor
     STREAM_TOPIC as CARD_TOPIC,
 )
 from airflow_provider_dingtalk.testing.emulator.endpoints.interactive_card import Card, ClickResult
-from tests.production.conftest import (
-    BIN,
-    CARD_API_SECRET,
-    CARD_ROUTE_KEY,
-    HITL_GROUP,
-    AirflowServices,
-    _free_port,
-    wait_for,
-)
+from tests.airflow_services import BIN, AirflowServices, wait_for
+from tests.production.conftest import CARD_API_SECRET, CARD_ROUTE_KEY, HITL_GROUP
+from tests.services import free_port
 
 pytestmark = pytest.mark.production
 
@@ -359,7 +353,7 @@ def test_two_api_servers_apply_each_stream_click_once_and_a_restart_loses_none(
     hitl: AirflowServices, production_emulator: DingTalkEmulator
 ) -> None:
     first = card_connections(production_emulator)
-    port = _free_port()
+    port = free_port()
     second = _start_api_server(hitl, port, "api-server-2")
     try:
         wait_for(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
-from tests.production.conftest import AirflowServices, wait_for
+from tests.airflow_services import AirflowServices, wait_for
 
 pytestmark = pytest.mark.production
 DAG_ID = "example_dingtalk_approval"

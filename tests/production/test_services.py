@@ -19,7 +19,7 @@ import requests
 
 from airflow_provider_dingtalk.crypto import new_nonce
 from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
-from tests.production.conftest import AirflowServices, wait_for
+from tests.airflow_services import AirflowServices, wait_for
 
 pytestmark = pytest.mark.production
 
