@@ -4,14 +4,18 @@ on its own ``dingding`` connection (token in the password, no secret)."""
 from __future__ import annotations
 
 import json
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+from packaging.version import Version
 
 from airflow_provider_dingtalk.exceptions import DingTalkValidationError
 from airflow_provider_dingtalk.operators.dingding import DingdingOperator
 from airflow_provider_dingtalk.testing.emulator import DingTalkEmulator
 from tests.helpers import run_dag_file
+
+AIRFLOW_VERSION = Version(version("apache-airflow-core"))
 
 DINGDING_DAG = Path(__file__).with_name("dingding_dag.py.txt").read_text()
 OLD_IMPORT = "from airflow.providers.dingding.operators.dingding import DingdingOperator"
@@ -41,19 +45,15 @@ def test_a_dingding_dag_runs_with_one_line_changed(
     assert set(states.values()) == {"success"} and len(states) == 8, states
     got = [d.message for d in dingding_conn.inbox("custom_robot")]
     by_type = sorted(m["msgtype"] for m in got)
-    assert by_type == [
-        "actionCard",
-        "actionCard",
-        "feedCard",
-        "link",
-        "markdown",
-        "text",
-        "text",
-        "text",
-        "text",
-    ]
+    # Airflow 3.2 runs failure callbacks without the exception in the context (docs/alerts.rst), so
+    # the DAG's own callback, which reads context['exception'], fails there before it sends.
+    with_callback = Version("3.3") <= AIRFLOW_VERSION
+    texts = ["text"] * (4 if with_callback else 3)
+    assert by_type == ["actionCard", "actionCard", "feedCard", "link", "markdown", *texts]
     specific = next(m for m in got if "remind specific" in m.get("text", {}).get("content", ""))
     assert specific["at"]["atMobiles"] == ["156XXXXXXXX", "130XXXXXXXX"]
+    if not with_callback:
+        return
     callback = next(m for m in got if "FAILURE TIPS" in m.get("text", {}).get("content", ""))
     assert "msg_failure_callback" in callback["text"]["content"] and callback["at"]["isAtAll"] is True
     assert "message_type: must be one of" in callback["text"]["content"]
