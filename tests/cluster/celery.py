@@ -9,7 +9,7 @@ as on a machine of its own; every process has ``[dingtalk] state_backend = redis
 
 The DingTalk connections (the emulator's app and two custom robots) come as ``AIRFLOW_CONN_*``:
 ``dingtalk_default`` and ``dingtalk_custom_robot_default`` use the configured (Redis) backend,
-``dingtalk_files`` and ``dingtalk_webhook_files`` choose the file backend in their extras: what
+``dingtalk_files`` and ``dingtalk_custom_robot_files`` choose the file backend in their extras: what
 users get without Redis. The two robots are separate, so one's block does not touch the other.
 """
 
@@ -107,8 +107,10 @@ class CeleryCluster:
                 "AIRFLOW_DINGTALK_STATE_DIR": str(self.home / "state-services"),
                 "AIRFLOW_CONN_DINGTALK_DEFAULT": emulator.connection_json(),
                 "AIRFLOW_CONN_DINGTALK_FILES": emulator.connection_json(state_backend="file"),
-                "AIRFLOW_CONN_DINGTALK_CUSTOM_ROBOT_DEFAULT": emulator.webhook_connection_json(robots["redis"]),
-                "AIRFLOW_CONN_DINGTALK_WEBHOOK_FILES": emulator.webhook_connection_json(
+                "AIRFLOW_CONN_DINGTALK_CUSTOM_ROBOT_DEFAULT": emulator.webhook_connection_json(
+                    robots["redis"]
+                ),
+                "AIRFLOW_CONN_DINGTALK_CUSTOM_ROBOT_FILES": emulator.webhook_connection_json(
                     robots["files"], state_backend="file"
                 ),
                 # The receiver plugin on every API server reads it (its de-duplication: Redis too).

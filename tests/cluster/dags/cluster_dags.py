@@ -19,7 +19,7 @@ CONNECTIONS = {"redis": "default", "files": "files"}  # backend -> connection id
 
 def storm(backend: str) -> None:
     notifier = DingTalkCustomRobotNotifier(
-        dingtalk_custom_robot_conn_id=f"dingtalk_webhook_{CONNECTIONS[backend]}"
+        dingtalk_custom_robot_conn_id=f"dingtalk_custom_robot_{CONNECTIONS[backend]}"
     )
 
     @dag(
